@@ -1,0 +1,117 @@
+//! The typed, validated architecture: what each darknet layer is, with every cross-layer
+//! reference resolved to an absolute index and every channel count known.
+
+/// Conv activation functions that darknet-family cfgs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `leaky`: LeakyReLU with slope 0.1.
+    Leaky,
+    /// `linear`: identity.
+    Linear,
+    /// `relu`.
+    Relu,
+    /// `swish` (= SiLU, used by yolov5-style models).
+    Swish,
+    /// `mish`.
+    Mish,
+    /// `logistic` (sigmoid).
+    Logistic,
+}
+
+/// `[convolutional]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvSpec {
+    pub in_channels: usize,
+    pub filters: usize,
+    pub size: usize,
+    pub stride: usize,
+    /// Symmetric zero padding in pixels (darknet: `pad=1` means `size/2`, else `padding`).
+    pub padding: usize,
+    pub groups: usize,
+    pub batch_normalize: bool,
+    pub activation: Activation,
+}
+
+/// `[maxpool]`. Darknet pads `padding / 2` before and the rest after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxPoolSpec {
+    pub size: usize,
+    pub stride: usize,
+    /// Total padding per axis (darknet default `size - 1`).
+    pub padding: usize,
+}
+
+impl MaxPoolSpec {
+    /// `(before, after)` padding per axis, as darknet computes output sizes.
+    pub fn pads(&self) -> (usize, usize) {
+        (self.padding / 2, self.padding - self.padding / 2)
+    }
+}
+
+/// `[yolo]`: one detection head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YoloSpec {
+    /// The anchors this head uses (after `mask`), `(w, h)` in network-input pixels.
+    pub anchors: Vec<[f32; 2]>,
+    pub classes: usize,
+}
+
+/// One layer of the network, in cfg order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerSpec {
+    Conv(ConvSpec),
+    MaxPool(MaxPoolSpec),
+    /// Adds the output of the absolute layer `from` to the previous layer's output.
+    Shortcut { from: usize },
+    /// Concatenates the outputs of the absolute `layers` along channels.
+    Route { layers: Vec<usize> },
+    /// Nearest-neighbour upsampling by `stride`.
+    Upsample { stride: usize },
+    Yolo(YoloSpec),
+}
+
+/// A whole darknet network description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpec {
+    /// `[net] width/height`: the training resolution (inference size is chosen at run time).
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub layers: Vec<LayerSpec>,
+    /// Output channels of each layer.
+    pub out_channels: Vec<usize>,
+    /// Downsampling factor of each layer's output relative to the input.
+    pub strides: Vec<usize>,
+    /// The largest downsampling factor anywhere in the net: inputs must be a multiple of it.
+    pub max_stride: usize,
+}
+
+impl NetworkSpec {
+    /// The `[yolo]` heads in cfg order.
+    pub fn heads(&self) -> impl Iterator<Item = (usize, &YoloSpec)> {
+        self.layers.iter().enumerate().filter_map(|(i, l)| match l {
+            LayerSpec::Yolo(y) => Some((i, y)),
+            _ => None,
+        })
+    }
+
+    /// Number of classes (all heads agree; validated).
+    pub fn classes(&self) -> usize {
+        self.heads().next().map_or(0, |(_, y)| y.classes)
+    }
+
+    /// Number of prediction rows for a square-or-not input of `height x width`.
+    pub fn rows_for(&self, height: usize, width: usize) -> usize {
+        self.heads()
+            .map(|(i, y)| {
+                let stride = self.stride_of(i);
+                y.anchors.len() * (height / stride) * (width / stride)
+            })
+            .sum()
+    }
+
+    /// Downsampling factor of the output of layer `index` relative to the input.
+    pub fn stride_of(&self, index: usize) -> usize {
+        self.strides[index]
+    }
+}

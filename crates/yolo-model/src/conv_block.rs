@@ -1,0 +1,58 @@
+//! Darknet's `[convolutional]`: conv, optional BatchNorm, activation.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::{leaky_relu, mish, relu, sigmoid, silu};
+use burn::tensor::{Device, Tensor};
+
+use crate::cfg::{Activation, ConvSpec};
+
+/// One darknet conv layer. Native weight names: `conv.weight`, `conv.bias` (heads only),
+/// `bn.{gamma,beta,running_mean,running_var}`.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: Conv2d,
+    pub bn: Option<BatchNorm>,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl ConvBlock {
+    /// Builds the layer with burn's default initialisation (seed the device for determinism).
+    pub fn new(spec: &ConvSpec, bn_eps: f64, device: &Device) -> Self {
+        let conv = Conv2dConfig::new([spec.in_channels, spec.filters], [spec.size, spec.size])
+            .with_stride([spec.stride, spec.stride])
+            .with_padding(PaddingConfig2d::Explicit(spec.padding, spec.padding, spec.padding, spec.padding))
+            .with_groups(spec.groups)
+            .with_bias(!spec.batch_normalize)
+            .init(device);
+        let bn = spec
+            .batch_normalize
+            .then(|| BatchNormConfig::new(spec.filters).with_epsilon(bn_eps).init(device));
+        Self { conv, bn, activation: spec.activation }
+    }
+
+    /// # Shapes
+    /// `[B, C_in, H, W] -> [B, filters, H', W']`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(x);
+        let x = match &self.bn {
+            Some(bn) => bn.forward(x),
+            None => x,
+        };
+        activate(x, self.activation)
+    }
+}
+
+/// Applies a darknet activation.
+pub fn activate(x: Tensor<4>, activation: Activation) -> Tensor<4> {
+    match activation {
+        Activation::Leaky => leaky_relu(x, 0.1),
+        Activation::Linear => x,
+        Activation::Relu => relu(x),
+        Activation::Swish => silu(x),
+        Activation::Mish => mish(x),
+        Activation::Logistic => sigmoid(x),
+    }
+}

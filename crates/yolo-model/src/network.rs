@@ -1,0 +1,147 @@
+//! The whole network: darknet layers run in cfg order, with route/shortcut references.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::cfg::LayerSpec;
+use crate::config::YoloConfig;
+use crate::conv_block::ConvBlock;
+use crate::decode::{decode_head, HeadGeometry};
+use crate::ops::{maxpool, upsample_nearest};
+
+/// YOLOv3 (any darknet cfg of the supported layer types) as a burn module.
+///
+/// `layers[i]` holds the weights of cfg layer `i` when it has any (convolutions), so native
+/// weight names are `layers.{i}.conv.weight`, `layers.{i}.bn.gamma`, ... with `i` the cfg index.
+#[derive(Module, Debug)]
+pub struct Yolo {
+    pub layers: Vec<Option<ConvBlock>>,
+    #[module(skip)]
+    config: YoloConfig,
+    /// `keep[i]`: layer `i`'s output is read again by a later route or shortcut.
+    #[module(skip)]
+    keep: Vec<bool>,
+}
+
+/// Why an input cannot go through the network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("input has {found} channels, the network expects {expected}")]
+    Channels { expected: usize, found: usize },
+    #[error("input size {height}x{width} is not a positive multiple of the network stride {stride}")]
+    Size { height: usize, width: usize, stride: usize },
+}
+
+impl Yolo {
+    /// Builds the network with freshly initialised weights (seed the device for determinism).
+    pub fn new(config: YoloConfig, device: &Device) -> Self {
+        let layers = config
+            .spec
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerSpec::Conv(conv) => Some(ConvBlock::new(conv, config.numerics.bn_eps, device)),
+                _ => None,
+            })
+            .collect();
+        let mut keep = vec![false; config.spec.layers.len()];
+        for (i, layer) in config.spec.layers.iter().enumerate() {
+            match layer {
+                LayerSpec::Route { layers } => layers.iter().for_each(|&l| keep[l] |= l + 1 != i),
+                LayerSpec::Shortcut { from } => keep[*from] = true,
+                _ => {}
+            }
+        }
+        Self { layers, config, keep }
+    }
+
+    pub fn config(&self) -> &YoloConfig {
+        &self.config
+    }
+
+    /// Checks that `[B, C, H, W]` fits the network.
+    pub fn check_input(&self, dims: [usize; 4]) -> Result<(), InputError> {
+        let spec = &self.config.spec;
+        let [_, c, h, w] = dims;
+        if c != spec.channels {
+            return Err(InputError::Channels { expected: spec.channels, found: c });
+        }
+        let stride = spec.max_stride;
+        if h == 0 || w == 0 || h % stride != 0 || w % stride != 0 {
+            return Err(InputError::Size { height: h, width: w, stride });
+        }
+        Ok(())
+    }
+
+    /// The raw output maps of the `[yolo]` heads, in cfg order.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W] -> [B, A * (5 + classes), H / s, W / s]` per head
+    pub fn forward_heads(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let spec = &self.config.spec;
+        let mut saved: Vec<Option<Tensor<4>>> = vec![None; spec.layers.len()];
+        let mut heads = Vec::new();
+        let mut x = x;
+        for (i, layer) in spec.layers.iter().enumerate() {
+            x = match layer {
+                LayerSpec::Conv(_) => match &self.layers[i] {
+                    Some(block) => block.forward(x),
+                    None => unreachable!("Yolo::new builds a ConvBlock for every conv layer"),
+                },
+                LayerSpec::MaxPool(pool) => maxpool(x, pool, self.config.numerics.maxpool_fill),
+                LayerSpec::Upsample { stride } => upsample_nearest(x, *stride),
+                LayerSpec::Shortcut { from } => x + output(&saved, *from, i),
+                LayerSpec::Route { layers } => {
+                    let parts: Vec<Tensor<4>> = layers
+                        .iter()
+                        .map(|&l| if l + 1 == i { x.clone() } else { output(&saved, l, i) })
+                        .collect();
+                    if parts.len() == 1 {
+                        parts.into_iter().next().unwrap_or(x)
+                    } else {
+                        Tensor::cat(parts, 1)
+                    }
+                }
+                LayerSpec::Yolo(_) => {
+                    heads.push(x.clone());
+                    x
+                }
+            };
+            if self.keep[i] {
+                saved[i] = Some(x.clone());
+            }
+        }
+        heads
+    }
+
+    /// Decoded predictions, one row per anchor and grid cell, on the device.
+    ///
+    /// Rows are in cfg `[yolo]` order, then anchor, grid row, grid column. Columns:
+    /// `cx, cy, w, h` in network-input pixels, objectness, per-class scores (sigmoid, not
+    /// multiplied by objectness).
+    ///
+    /// # Shapes
+    /// `[B, C, H, W] -> [B, N, 5 + classes]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        let [_, _, h, w] = x.dims();
+        let spec = &self.config.spec;
+        let heads = self.forward_heads(x);
+        let decoded: Vec<Tensor<3>> = heads
+            .into_iter()
+            .zip(spec.heads())
+            .map(|(map, (_, yolo))| {
+                let geometry = HeadGeometry { input_hw: [h, w], anchors: &yolo.anchors, classes: yolo.classes };
+                decode_head(map, &geometry, self.config.numerics.decode)
+            })
+            .collect();
+        Tensor::cat(decoded, 1)
+    }
+}
+
+/// The saved output of an earlier layer; `Yolo::new` marks every referenced layer to be kept.
+fn output(saved: &[Option<Tensor<4>>], layer: usize, at: usize) -> Tensor<4> {
+    match &saved[layer] {
+        Some(t) => t.clone(),
+        None => unreachable!("layer {at} reads layer {layer}, which Yolo::new marked to keep"),
+    }
+}

@@ -1,0 +1,133 @@
+//! From decoded prediction rows to final detections: score threshold and per-class NMS.
+//!
+//! Pure functions on host data, so they are easy to test and identical on every backend.
+
+/// An axis-aligned box `[x1, y1, x2, y2]`.
+pub type BBox = [f32; 4];
+
+/// One detected object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub bbox: BBox,
+    /// `objectness * class score`.
+    pub score: f32,
+    pub class_id: usize,
+}
+
+/// Thresholds for [`detect`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PostprocessConfig {
+    /// Keep a (box, class) pair when `objectness * class_score >= conf`.
+    pub conf: f32,
+    /// Suppress a box of the same class whose IoU with a kept one is above this.
+    pub iou: f32,
+}
+
+impl Default for PostprocessConfig {
+    fn default() -> Self {
+        Self { conf: 0.25, iou: 0.45 }
+    }
+}
+
+/// Decoded rows (`[cx, cy, w, h, obj, cls...]`, row-major, `width` columns each) to detections,
+/// in network-input pixels, sorted by descending score.
+///
+/// As darknet does, a box may yield several detections (one per class above `conf`); NMS runs
+/// per class, greedy, highest score first (ties: earlier row first).
+pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Detection> {
+    let classes = width.saturating_sub(5);
+    let mut candidates: Vec<(usize, Detection)> = Vec::new();
+    for (index, row) in rows.chunks_exact(width).enumerate() {
+        let obj = row[4];
+        if !(obj >= config.conf) {
+            continue; // no class score can reach conf: scores are <= 1
+        }
+        let [cx, cy, w, h] = [row[0], row[1], row[2], row[3]];
+        let bbox = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+        for class_id in 0..classes {
+            let score = obj * row[5 + class_id];
+            if score >= config.conf {
+                candidates.push((index, Detection { bbox, score, class_id }));
+            }
+        }
+    }
+    candidates.sort_by(|(ia, a), (ib, b)| {
+        b.score.total_cmp(&a.score).then(ia.cmp(ib))
+    });
+    let mut kept: Vec<Detection> = Vec::new();
+    for (_, candidate) in candidates {
+        let suppressed = kept
+            .iter()
+            .any(|k| k.class_id == candidate.class_id && iou(&k.bbox, &candidate.bbox) > config.iou);
+        if !suppressed {
+            kept.push(candidate);
+        }
+    }
+    kept
+}
+
+/// Intersection over union of two boxes (0 when both are empty).
+pub fn iou(a: &BBox, b: &BBox) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let area = |r: &BBox| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cx: f32, cy: f32, w: f32, h: f32, obj: f32, cls: &[f32]) -> Vec<f32> {
+        let mut r = vec![cx, cy, w, h, obj];
+        r.extend_from_slice(cls);
+        r
+    }
+
+    #[test]
+    fn threshold_is_on_objectness_times_class() {
+        let rows = row(50.0, 50.0, 20.0, 20.0, 0.5, &[0.6, 0.4]);
+        let dets = detect(&rows, 7, &PostprocessConfig { conf: 0.25, iou: 0.45 });
+        assert_eq!(dets.len(), 1);
+        assert_eq!(dets[0].class_id, 0);
+        assert!((dets[0].score - 0.3).abs() < 1e-6);
+        assert_eq!(dets[0].bbox, [40.0, 40.0, 60.0, 60.0]);
+    }
+
+    #[test]
+    fn nms_is_per_class() {
+        let mut rows = row(50.0, 50.0, 20.0, 20.0, 0.9, &[0.9, 0.0]);
+        rows.extend(row(51.0, 50.0, 20.0, 20.0, 0.8, &[0.9, 0.0])); // same class, overlaps: gone
+        rows.extend(row(51.0, 50.0, 20.0, 20.0, 0.8, &[0.0, 0.9])); // other class: kept
+        rows.extend(row(150.0, 50.0, 20.0, 20.0, 0.7, &[0.9, 0.0])); // far away: kept
+        let dets = detect(&rows, 7, &PostprocessConfig::default());
+        let summary: Vec<(usize, f32)> = dets.iter().map(|d| (d.class_id, d.bbox[0])).collect();
+        assert_eq!(summary, vec![(0, 40.0), (1, 41.0), (0, 140.0)]);
+    }
+
+    #[test]
+    fn one_box_can_carry_two_classes() {
+        let rows = row(50.0, 50.0, 20.0, 20.0, 1.0, &[0.9, 0.8]);
+        let dets = detect(&rows, 7, &PostprocessConfig::default());
+        assert_eq!(dets.len(), 2);
+    }
+
+    #[test]
+    fn iou_of_known_boxes() {
+        assert_eq!(iou(&[0.0, 0.0, 10.0, 10.0], &[5.0, 0.0, 15.0, 10.0]), 50.0 / 150.0);
+        assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[2.0, 2.0, 3.0, 3.0]), 0.0);
+        assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn nan_rows_are_ignored() {
+        let rows = row(50.0, 50.0, 20.0, 20.0, f32::NAN, &[0.9, 0.8]);
+        assert!(detect(&rows, 7, &PostprocessConfig::default()).is_empty());
+    }
+}

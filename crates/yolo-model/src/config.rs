@@ -33,7 +33,11 @@ pub struct Numerics {
 
 impl Numerics {
     /// Darknet semantics as OpenCV's darknet importer implements them.
-    pub const DARKNET: Self = Self { bn_eps: 1e-6, maxpool_fill: PadFill::NegInf, decode: DecodeStyle::Classic };
+    pub const DARKNET: Self = Self {
+        bn_eps: 1e-6,
+        maxpool_fill: PadFill::NegInf,
+        decode: DecodeStyle::Classic,
+    };
 }
 
 /// The three standard architectures, whose cfgs are built in.

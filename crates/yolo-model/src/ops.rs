@@ -20,7 +20,10 @@ pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
     let (x, after) = match fill {
         PadFill::Zero if after > before => {
             let extra = after - before;
-            (x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)), before)
+            (
+                x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)),
+                before,
+            )
         }
         _ => (x, after),
     };

@@ -16,27 +16,95 @@ use ini::{Entry, Section};
 
 /// Training-only keys of `[net]` (and AlexeyAB extensions) that do not affect inference.
 const NET_TRAINING_KEYS: &[&str] = &[
-    "batch", "subdivisions", "momentum", "decay", "angle", "saturation", "exposure", "hue",
-    "learning_rate", "burn_in", "max_batches", "policy", "steps", "scales", "mosaic", "flip",
-    "letter_box", "max_chart_loss", "cutmix", "mixup", "blur", "gaussian_noise", "power",
-    "aspect", "jitter", "resize", "track", "time_steps", "adam", "b1", "b2", "eps",
-    "label_smooth_eps", "ema_alpha", "min_crop", "max_crop", "random", "seed", "step", "gamma",
-    "scale", "optimized_memory", "workspace_size_limit_mb", "mosaic_bound", "use_cuda_graph",
+    "batch",
+    "subdivisions",
+    "momentum",
+    "decay",
+    "angle",
+    "saturation",
+    "exposure",
+    "hue",
+    "learning_rate",
+    "burn_in",
+    "max_batches",
+    "policy",
+    "steps",
+    "scales",
+    "mosaic",
+    "flip",
+    "letter_box",
+    "max_chart_loss",
+    "cutmix",
+    "mixup",
+    "blur",
+    "gaussian_noise",
+    "power",
+    "aspect",
+    "jitter",
+    "resize",
+    "track",
+    "time_steps",
+    "adam",
+    "b1",
+    "b2",
+    "eps",
+    "label_smooth_eps",
+    "ema_alpha",
+    "min_crop",
+    "max_crop",
+    "random",
+    "seed",
+    "step",
+    "gamma",
+    "scale",
+    "optimized_memory",
+    "workspace_size_limit_mb",
+    "mosaic_bound",
+    "use_cuda_graph",
 ];
 
 /// Training-only keys of `[yolo]`.
 const YOLO_TRAINING_KEYS: &[&str] = &[
-    "jitter", "ignore_thresh", "truth_thresh", "random", "iou_loss", "iou_normalizer",
-    "cls_normalizer", "obj_normalizer", "delta_normalizer", "nms_kind", "beta_nms", "max_delta",
-    "counters_per_class", "label_smooth_eps", "uc_normalizer", "iou_thresh", "resize",
-    "focal_loss", "max", "map", "objectness_smooth", "track_history_size", "sim_thresh",
-    "dets_for_track", "dets_for_show", "track_ciou_norm", "embedding_layer", "show_details",
+    "jitter",
+    "ignore_thresh",
+    "truth_thresh",
+    "random",
+    "iou_loss",
+    "iou_normalizer",
+    "cls_normalizer",
+    "obj_normalizer",
+    "delta_normalizer",
+    "nms_kind",
+    "beta_nms",
+    "max_delta",
+    "counters_per_class",
+    "label_smooth_eps",
+    "uc_normalizer",
+    "iou_thresh",
+    "resize",
+    "focal_loss",
+    "max",
+    "map",
+    "objectness_smooth",
+    "track_history_size",
+    "sim_thresh",
+    "dets_for_track",
+    "dets_for_show",
+    "track_ciou_norm",
+    "embedding_layer",
+    "show_details",
 ];
 
 /// Parses and validates cfg `text`; `source` names it in errors (a path or `builtin:yolov3`).
 pub fn parse(source: &str, text: &str) -> Result<NetworkSpec, CfgError> {
     let sections = ini::parse_sections(source, text)?;
-    Builder { source, out_channels: Vec::new(), factors: Vec::new(), layers: Vec::new() }.build(sections)
+    Builder {
+        source,
+        out_channels: Vec::new(),
+        factors: Vec::new(),
+        layers: Vec::new(),
+    }
+    .build(sections)
 }
 
 /// Reads one section's keys, refusing unknown ones.
@@ -52,7 +120,10 @@ impl<'a> Keys<'a> {
             if !known.contains(&k) && !ignored.contains(&k) {
                 return Err(self.err(
                     entry.line,
-                    CfgErrorKind::UnsupportedKey { section: self.section.name.clone(), key: entry.key.clone() },
+                    CfgErrorKind::UnsupportedKey {
+                        section: self.section.name.clone(),
+                        key: entry.key.clone(),
+                    },
                 ));
             }
         }
@@ -68,13 +139,23 @@ impl<'a> Keys<'a> {
     }
 
     fn bad(&self, e: &Entry, expected: &'static str) -> CfgError {
-        self.err(e.line, CfgErrorKind::BadValue { key: e.key.clone(), value: e.value.clone(), expected })
+        self.err(
+            e.line,
+            CfgErrorKind::BadValue {
+                key: e.key.clone(),
+                value: e.value.clone(),
+                expected,
+            },
+        )
     }
 
     fn usize_or(&self, key: &'static str, default: usize) -> Result<usize, CfgError> {
         match self.entry(key) {
             None => Ok(default),
-            Some(e) => e.value.parse().map_err(|_| self.bad(e, "a non-negative integer")),
+            Some(e) => e
+                .value
+                .parse()
+                .map_err(|_| self.bad(e, "a non-negative integer")),
         }
     }
 
@@ -84,10 +165,18 @@ impl<'a> Keys<'a> {
             (None, None) => {
                 return Err(self.err(
                     self.section.line,
-                    CfgErrorKind::MissingKey { section: self.section.name.clone(), key },
+                    CfgErrorKind::MissingKey {
+                        section: self.section.name.clone(),
+                        key,
+                    },
                 ))
             }
-            (Some(e), _) => (e, e.value.parse::<usize>().map_err(|_| self.bad(e, "a positive integer"))?),
+            (Some(e), _) => (
+                e,
+                e.value
+                    .parse::<usize>()
+                    .map_err(|_| self.bad(e, "a positive integer"))?,
+            ),
         };
         if value.1 == 0 {
             return Err(self.bad(value.0, "a positive integer"));
@@ -100,7 +189,10 @@ impl<'a> Keys<'a> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<i64>().map_err(|_| self.bad(e, "a comma-separated list of integers")))
+            .map(|s| {
+                s.parse::<i64>()
+                    .map_err(|_| self.bad(e, "a comma-separated list of integers"))
+            })
             .collect()
     }
 
@@ -109,7 +201,10 @@ impl<'a> Keys<'a> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<f32>().map_err(|_| self.bad(e, "a comma-separated list of numbers")))
+            .map(|s| {
+                s.parse::<f32>()
+                    .map_err(|_| self.bad(e, "a comma-separated list of numbers"))
+            })
             .collect()
     }
 }
@@ -128,9 +223,16 @@ impl<'a> Builder<'a> {
             return Err(CfgError::new(self.source, 1, CfgErrorKind::Empty));
         };
         if net.name != "net" && net.name != "network" {
-            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NetNotFirst(net.name.clone())));
+            return Err(CfgError::new(
+                self.source,
+                net.line,
+                CfgErrorKind::NetNotFirst(net.name.clone()),
+            ));
         }
-        let keys = Keys { source: self.source, section: net };
+        let keys = Keys {
+            source: self.source,
+            section: net,
+        };
         keys.check_known(&["width", "height", "channels"], NET_TRAINING_KEYS)?;
         let width = keys.positive("width", Some(416))?;
         let height = keys.positive("height", Some(416))?;
@@ -142,7 +244,10 @@ impl<'a> Builder<'a> {
         let mut classes: Option<usize> = None;
         for section in rest {
             let index = self.layers.len();
-            let keys = Keys { source: self.source, section };
+            let keys = Keys {
+                source: self.source,
+                section,
+            };
             let (in_c, in_f) = match index {
                 0 => (channels, (1, 1)),
                 _ => (self.out_channels[index - 1], self.factors[index - 1]),
@@ -158,61 +263,92 @@ impl<'a> Builder<'a> {
                     let size = keys.positive("size", Some(1))?;
                     let stride = keys.positive("stride", Some(size))?;
                     let padding = keys.usize_or("padding", size - 1)?;
-                    let spec = MaxPoolSpec { size, stride, padding };
+                    let spec = MaxPoolSpec {
+                        size,
+                        stride,
+                        padding,
+                    };
                     (LayerSpec::MaxPool(spec), in_c, (in_f.0 * stride, in_f.1))
                 }
                 "shortcut" => {
                     keys.check_known(&["from", "activation"], &[])?;
                     if let Some(e) = keys.entry("activation") {
                         if e.value != "linear" {
-                            return Err(keys.err(e.line, CfgErrorKind::Unsupported {
-                                key: e.key.clone(),
-                                value: e.value.clone(),
-                                supported: "linear",
-                            }));
+                            return Err(keys.err(
+                                e.line,
+                                CfgErrorKind::Unsupported {
+                                    key: e.key.clone(),
+                                    value: e.value.clone(),
+                                    supported: "linear",
+                                },
+                            ));
                         }
                     }
                     let e = keys.entry("from").ok_or_else(|| {
-                        keys.err(section.line, CfgErrorKind::MissingKey { section: section.name.clone(), key: "from" })
+                        keys.err(
+                            section.line,
+                            CfgErrorKind::MissingKey {
+                                section: section.name.clone(),
+                                key: "from",
+                            },
+                        )
                     })?;
                     let from = match keys.ints(e)?.as_slice() {
                         [one] => self.resolve(e, index, *one)?,
                         _ => return Err(keys.bad(e, "exactly one layer index")),
                     };
                     if self.out_channels[from] != in_c {
-                        return Err(keys.err(e.line, CfgErrorKind::ShortcutChannels {
-                            layer: index,
-                            expected: in_c,
-                            found: self.out_channels[from],
-                        }));
+                        return Err(keys.err(
+                            e.line,
+                            CfgErrorKind::ShortcutChannels {
+                                layer: index,
+                                expected: in_c,
+                                found: self.out_channels[from],
+                            },
+                        ));
                     }
                     if self.factors[from] != in_f {
-                        return Err(keys.err(e.line, CfgErrorKind::RouteSizes {
-                            layer: index,
-                            first: [in_f.0, in_f.1],
-                            other: [self.factors[from].0, self.factors[from].1],
-                        }));
+                        return Err(keys.err(
+                            e.line,
+                            CfgErrorKind::RouteSizes {
+                                layer: index,
+                                first: [in_f.0, in_f.1],
+                                other: [self.factors[from].0, self.factors[from].1],
+                            },
+                        ));
                     }
                     (LayerSpec::Shortcut { from }, in_c, in_f)
                 }
                 "route" => {
                     keys.check_known(&["layers"], &[])?;
                     let e = keys.entry("layers").ok_or_else(|| {
-                        keys.err(section.line, CfgErrorKind::MissingKey { section: section.name.clone(), key: "layers" })
+                        keys.err(
+                            section.line,
+                            CfgErrorKind::MissingKey {
+                                section: section.name.clone(),
+                                key: "layers",
+                            },
+                        )
                     })?;
                     let raw = keys.ints(e)?;
                     if raw.is_empty() {
                         return Err(keys.bad(e, "at least one layer index"));
                     }
-                    let layers = raw.iter().map(|&r| self.resolve(e, index, r)).collect::<Result<Vec<_>, _>>()?;
+                    let layers = raw
+                        .iter()
+                        .map(|&r| self.resolve(e, index, r))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let first = self.factors[layers[0]];
                     for &l in &layers[1..] {
                         if self.factors[l] != first {
-                            return Err(keys.err(e.line, CfgErrorKind::RouteSizes {
-                                layer: index,
-                                first: [first.0, first.1],
-                                other: [self.factors[l].0, self.factors[l].1],
-                            }));
+                            return Err(keys.err(
+                                e.line,
+                                CfgErrorKind::RouteSizes {
+                                    layer: index,
+                                    first: [first.0, first.1],
+                                    other: [self.factors[l].0, self.factors[l].1],
+                                },
+                            ));
                         }
                     }
                     let c = layers.iter().map(|&l| self.out_channels[l]).sum();
@@ -221,25 +357,36 @@ impl<'a> Builder<'a> {
                 "upsample" => {
                     keys.check_known(&["stride"], &[])?;
                     let stride = keys.positive("stride", Some(2))?;
-                    (LayerSpec::Upsample { stride }, in_c, (in_f.0, in_f.1 * stride))
+                    (
+                        LayerSpec::Upsample { stride },
+                        in_c,
+                        (in_f.0, in_f.1 * stride),
+                    )
                 }
                 "yolo" => {
                     let spec = self.yolo(&keys, index)?;
                     match classes {
                         None => classes = Some(spec.classes),
                         Some(first) if first != spec.classes => {
-                            return Err(keys.err(section.line, CfgErrorKind::ClassesDiffer {
-                                layer: index,
-                                first,
-                                other: spec.classes,
-                            }))
+                            return Err(keys.err(
+                                section.line,
+                                CfgErrorKind::ClassesDiffer {
+                                    layer: index,
+                                    first,
+                                    other: spec.classes,
+                                },
+                            ))
                         }
                         Some(_) => {}
                     }
                     (LayerSpec::Yolo(spec), in_c, in_f)
                 }
                 other => {
-                    return Err(CfgError::new(self.source, section.line, CfgErrorKind::UnsupportedSection(other.into())))
+                    return Err(CfgError::new(
+                        self.source,
+                        section.line,
+                        CfgErrorKind::UnsupportedSection(other.into()),
+                    ))
                 }
             };
             self.layers.push(layer);
@@ -247,7 +394,11 @@ impl<'a> Builder<'a> {
             self.factors.push(reduce(out_f));
         }
         if classes.is_none() {
-            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NoYoloLayer));
+            return Err(CfgError::new(
+                self.source,
+                net.line,
+                CfgErrorKind::NoYoloLayer,
+            ));
         }
         let strides: Vec<usize> = self.factors.iter().map(|&(n, d)| (n / d).max(1)).collect();
         let max_stride = self.factors.iter().map(|&(n, _)| n).max().unwrap_or(1);
@@ -264,11 +415,24 @@ impl<'a> Builder<'a> {
 
     fn conv(&self, keys: &Keys<'_>, in_channels: usize) -> Result<ConvSpec, CfgError> {
         keys.check_known(
-            &["batch_normalize", "filters", "size", "stride", "pad", "padding", "activation", "groups"],
+            &[
+                "batch_normalize",
+                "filters",
+                "size",
+                "stride",
+                "pad",
+                "padding",
+                "activation",
+                "groups",
+            ],
             &[],
         )?;
         let size = keys.positive("size", Some(1))?;
-        let padding = if keys.usize_or("pad", 0)? != 0 { size / 2 } else { keys.usize_or("padding", 0)? };
+        let padding = if keys.usize_or("pad", 0)? != 0 {
+            size / 2
+        } else {
+            keys.usize_or("padding", 0)?
+        };
         let groups = keys.positive("groups", Some(1))?;
         let filters = keys.positive("filters", None)?;
         if in_channels % groups != 0 || filters % groups != 0 {
@@ -285,11 +449,14 @@ impl<'a> Builder<'a> {
                 "mish" => Activation::Mish,
                 "logistic" => Activation::Logistic,
                 _ => {
-                    return Err(keys.err(e.line, CfgErrorKind::Unsupported {
-                        key: e.key.clone(),
-                        value: e.value.clone(),
-                        supported: "leaky, linear, relu, swish, mish, logistic",
-                    }))
+                    return Err(keys.err(
+                        e.line,
+                        CfgErrorKind::Unsupported {
+                            key: e.key.clone(),
+                            value: e.value.clone(),
+                            supported: "leaky, linear, relu, swish, mish, logistic",
+                        },
+                    ))
                 }
             },
         };
@@ -306,23 +473,41 @@ impl<'a> Builder<'a> {
     }
 
     fn yolo(&self, keys: &Keys<'_>, index: usize) -> Result<YoloSpec, CfgError> {
-        keys.check_known(&["mask", "anchors", "classes", "num", "scale_x_y"], YOLO_TRAINING_KEYS)?;
+        keys.check_known(
+            &["mask", "anchors", "classes", "num", "scale_x_y"],
+            YOLO_TRAINING_KEYS,
+        )?;
         if let Some(e) = keys.entry("scale_x_y") {
             if e.value.parse::<f32>().ok() != Some(1.0) {
-                return Err(keys.err(e.line, CfgErrorKind::Unsupported {
-                    key: e.key.clone(),
-                    value: e.value.clone(),
-                    supported: "1.0",
-                }));
+                return Err(keys.err(
+                    e.line,
+                    CfgErrorKind::Unsupported {
+                        key: e.key.clone(),
+                        value: e.value.clone(),
+                        supported: "1.0",
+                    },
+                ));
             }
         }
         let classes = keys.positive("classes", Some(20))?;
         let anchors_entry = keys.entry("anchors").ok_or_else(|| {
-            keys.err(keys.section.line, CfgErrorKind::MissingKey { section: "yolo".into(), key: "anchors" })
+            keys.err(
+                keys.section.line,
+                CfgErrorKind::MissingKey {
+                    section: "yolo".into(),
+                    key: "anchors",
+                },
+            )
         })?;
         let flat = keys.floats(anchors_entry)?;
-        if flat.len() % 2 != 0 || flat.is_empty() || flat.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(keys.bad(anchors_entry, "an even number of positive numbers (w,h pairs)"));
+        if flat.len() % 2 != 0
+            || flat.is_empty()
+            || flat.iter().any(|v| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(keys.bad(
+                anchors_entry,
+                "an even number of positive numbers (w,h pairs)",
+            ));
         }
         let all: Vec<[f32; 2]> = flat.chunks(2).map(|p| [p[0], p[1]]).collect();
         let num = keys.positive("num", Some(all.len()))?;
@@ -337,7 +522,14 @@ impl<'a> Builder<'a> {
                 for m in keys.ints(e)? {
                     let m = usize::try_from(m).map_err(|_| keys.bad(e, "anchor indices"))?;
                     if m >= num {
-                        return Err(keys.err(e.line, CfgErrorKind::MaskOutOfRange { layer: index, index: m, anchors: num }));
+                        return Err(keys.err(
+                            e.line,
+                            CfgErrorKind::MaskOutOfRange {
+                                layer: index,
+                                index: m,
+                                anchors: num,
+                            },
+                        ));
                     }
                     out.push(m);
                 }
@@ -353,20 +545,33 @@ impl<'a> Builder<'a> {
         };
         let expected = mask.len() * (classes + 5);
         if head.filters != expected {
-            return Err(keys.err(keys.section.line, CfgErrorKind::HeadFilters {
-                layer: index - 1,
-                filters: head.filters,
-                expected,
-            }));
+            return Err(keys.err(
+                keys.section.line,
+                CfgErrorKind::HeadFilters {
+                    layer: index - 1,
+                    filters: head.filters,
+                    expected,
+                },
+            ));
         }
-        Ok(YoloSpec { anchors: mask.iter().map(|&m| all[m]).collect(), classes })
+        Ok(YoloSpec {
+            anchors: mask.iter().map(|&m| all[m]).collect(),
+            classes,
+        })
     }
 
     /// Resolves a darknet layer reference (negative = relative) to an earlier absolute index.
     fn resolve(&self, entry: &Entry, index: usize, raw: i64) -> Result<usize, CfgError> {
         let target = if raw < 0 { index as i64 + raw } else { raw };
         if target < 0 || target >= index as i64 {
-            return Err(CfgError::new(self.source, entry.line, CfgErrorKind::BadReference { layer: index, target }));
+            return Err(CfgError::new(
+                self.source,
+                entry.line,
+                CfgErrorKind::BadReference {
+                    layer: index,
+                    target,
+                },
+            ));
         }
         Ok(target as usize)
     }
@@ -374,7 +579,11 @@ impl<'a> Builder<'a> {
 
 fn reduce((n, d): (usize, usize)) -> (usize, usize) {
     fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 { a } else { gcd(b, a % b) }
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
     }
     let g = gcd(n, d).max(1);
     (n / g, d / g)

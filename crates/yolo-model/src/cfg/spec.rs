@@ -62,11 +62,17 @@ pub enum LayerSpec {
     Conv(ConvSpec),
     MaxPool(MaxPoolSpec),
     /// Adds the output of the absolute layer `from` to the previous layer's output.
-    Shortcut { from: usize },
+    Shortcut {
+        from: usize,
+    },
     /// Concatenates the outputs of the absolute `layers` along channels.
-    Route { layers: Vec<usize> },
+    Route {
+        layers: Vec<usize>,
+    },
     /// Nearest-neighbour upsampling by `stride`.
-    Upsample { stride: usize },
+    Upsample {
+        stride: usize,
+    },
     Yolo(YoloSpec),
 }
 

@@ -1,0 +1,92 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// YOLOv3 object detection on burn, from darknet or PyTorch weights.
+#[derive(Debug, Parser)]
+#[command(name = "yolov3", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect objects in images (files or directories).
+    Detect(DetectArgs),
+}
+
+/// Where the network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// A hardware GPU through wgpu when one exists, else the CPU.
+    Auto,
+    /// burn's flex backend (pure Rust CPU).
+    Cpu,
+    /// burn's wgpu backend (Vulkan/Metal/DX12; a software Vulkan driver counts).
+    Wgpu,
+    /// burn's ndarray CPU backend (needs the `ndarray` cargo feature).
+    Ndarray,
+}
+
+/// How images are fitted to the network input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResizeArg {
+    /// Keep the aspect ratio, pad with gray 0.5, centred (darknet).
+    Letterbox,
+    /// Stretch to the input size (AlexeyAB darknet, OpenCV's sample).
+    Stretch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One readable block per image.
+    Text,
+    /// JSON Lines: one object per image.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Image files (JPEG, PNG) or directories of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Weights: a darknet `.weights` file. Default: the bundled COCO yolov3-tiny.
+    #[arg(short, long)]
+    pub weights: Option<PathBuf>,
+    /// Darknet cfg of the weights. Default: the built-in yolov3/-tiny/-spp cfg whose size fits.
+    #[arg(long)]
+    pub cfg: Option<PathBuf>,
+    /// Class names, one per line. Default: COCO's 80.
+    #[arg(long)]
+    pub names: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Minimum objectness x class score.
+    #[arg(long, default_value_t = 0.25)]
+    pub conf: f32,
+    /// NMS IoU threshold (per class).
+    #[arg(long, default_value_t = 0.45)]
+    pub iou: f32,
+    /// Network input size in pixels (a multiple of 32).
+    #[arg(long, default_value_t = 416)]
+    pub size: usize,
+    #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
+    pub resize: ResizeArg,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Write annotated copies of the images here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write each image's decoded predictions before thresholding here, as `<stem>.npy`.
+    #[arg(long)]
+    pub raw: Option<PathBuf>,
+    /// Print timings and the model summary to stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}

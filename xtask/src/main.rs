@@ -27,7 +27,8 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("fixtures") => fixtures(),
         Some("-h" | "--help") | None => {
-            println!("{USAGE}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),

@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use anyhow::anyhow;
+use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::Device;
 
 use crate::args::DeviceArg;
@@ -59,12 +60,20 @@ fn wgpu() -> anyhow::Result<Selected> {
     static WGPU: OnceLock<Result<Selected, String>> = OnceLock::new();
     WGPU.get_or_init(|| {
         let adapter = adapters().into_iter().next();
-        let Some(info) = adapter else {
+        let Some(Adapter {
+            description: info,
+            api,
+            ..
+        }) = adapter
+        else {
             return Err("no wgpu adapter found: install a Vulkan, Metal or DX12 driver (on Debian, \
                         `apt-get install mesa-vulkan-drivers` gives a CPU one), or use --device cpu"
                 .into());
         };
+        // Pin the API of the adapter found, so burn does not probe the others (GL/EGL prints
+        // wayland noise on headless machines).
         Device::wgpu_options()
+            .graphics_api(api)
             .init()
             .map(|device| Selected {
                 device,
@@ -76,32 +85,47 @@ fn wgpu() -> anyhow::Result<Selected> {
     .map_err(|e| anyhow!(e))
 }
 
-/// Descriptions of the adapters wgpu sees, hardware first.
-fn adapters() -> Vec<String> {
+/// A wgpu adapter as found by enumeration.
+struct Adapter {
+    description: String,
+    software: bool,
+    api: WgpuBackend,
+}
+
+/// The adapters wgpu sees on the primary APIs (Vulkan, Metal, DX12), hardware first.
+fn adapters() -> Vec<Adapter> {
     use burn::tensor::wgpu::wgpu;
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let mut found: Vec<(bool, String)> =
-        block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-            .iter()
-            .map(|a| {
-                let info = a.get_info();
-                let software = info.device_type == wgpu::DeviceType::Cpu;
-                (
-                    software,
-                    format!(
-                        "{} on {:?}, {:?}",
-                        info.name, info.backend, info.device_type
-                    ),
-                )
-            })
-            .collect();
-    found.sort_by_key(|(software, _)| *software);
-    found.into_iter().map(|(_, d)| d).collect()
+    let descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let instance = wgpu::Instance::new(descriptor);
+    let mut found: Vec<Adapter> = block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+        .iter()
+        .map(|a| {
+            let info = a.get_info();
+            let api = match info.backend {
+                wgpu::Backend::Vulkan => WgpuBackend::Vulkan,
+                wgpu::Backend::Metal => WgpuBackend::Metal,
+                wgpu::Backend::Dx12 => WgpuBackend::Dx12,
+                _ => WgpuBackend::Auto,
+            };
+            Adapter {
+                description: format!(
+                    "{} on {:?}, {:?}",
+                    info.name, info.backend, info.device_type
+                ),
+                software: info.device_type == wgpu::DeviceType::Cpu,
+                api,
+            }
+        })
+        .collect();
+    found.sort_by_key(|a| a.software);
+    found
 }
 
 fn hardware_adapter() -> Option<String> {
-    adapters().into_iter().find(|d| !d.ends_with("Cpu"))
+    adapters()
+        .into_iter()
+        .find(|a| !a.software)
+        .map(|a| a.description)
 }
 
 /// Drives a future that native wgpu resolves without waiting (adapter enumeration).

@@ -95,7 +95,8 @@ struct Adapter {
 /// The adapters wgpu sees on the primary APIs (Vulkan, Metal, DX12), hardware first.
 fn adapters() -> Vec<Adapter> {
     use burn::tensor::wgpu::wgpu;
-    let descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends &= wgpu::Backends::PRIMARY;
     let instance = wgpu::Instance::new(descriptor);
     let mut found: Vec<Adapter> = block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
         .iter()

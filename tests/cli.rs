@@ -8,11 +8,7 @@ use serde_json::Value;
 use crate::common::root;
 
 fn yolov3(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yolov3"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_yolov3")).args(args).current_dir(root()).output().expect("the binary runs")
 }
 
 fn stderr(out: &Output) -> String {
@@ -61,35 +57,15 @@ fn detect_finds_the_dog_and_writes_outputs() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one JSON line per image: {stdout}");
     let record: Value = serde_json::from_str(lines[0]).expect("valid JSON");
-    assert_eq!(
-        (record["width"].as_u64(), record["height"].as_u64()),
-        (Some(768), Some(576))
-    );
-    let labels: Vec<&str> = record["detections"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|d| d["label"].as_str())
-        .collect();
+    assert_eq!((record["width"].as_u64(), record["height"].as_u64()), (Some(768), Some(576)));
+    let labels: Vec<&str> =
+        record["detections"].as_array().expect("array").iter().filter_map(|d| d["label"].as_str()).collect();
     for expected in ["bicycle", "dog", "truck"] {
         assert!(labels.contains(&expected), "{expected} in {labels:?}");
     }
     for d in record["detections"].as_array().expect("array") {
-        let b: Vec<f64> = d["bbox"]
-            .as_array()
-            .expect("bbox")
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        assert!(
-            b[0] >= 0.0
-                && b[1] >= 0.0
-                && b[2] <= 768.0
-                && b[3] <= 576.0
-                && b[0] < b[2]
-                && b[1] < b[3],
-            "{b:?}"
-        );
+        let b: Vec<f64> = d["bbox"].as_array().expect("bbox").iter().filter_map(Value::as_f64).collect();
+        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 768.0 && b[3] <= 576.0 && b[0] < b[2] && b[1] < b[3], "{b:?}");
     }
     let npy = std::fs::read(raw.join("dog.npy")).expect("raw predictions written");
     let (shape, values) = yolo_cli::npy::decode_f32(&npy).expect("standard npy");
@@ -103,24 +79,15 @@ fn detect_finds_the_dog_and_writes_outputs() {
 fn text_output_and_directory_input() {
     let dir = temp_dir("dir-input");
     for name in ["coffee", "motorcycle"] {
-        std::fs::copy(
-            crate::common::fixture(&format!("parity/images/{name}.png")),
-            dir.join(format!("{name}.png")),
-        )
-        .expect("copy");
+        std::fs::copy(crate::common::fixture(&format!("parity/images/{name}.png")), dir.join(format!("{name}.png")))
+            .expect("copy");
     }
     std::fs::write(dir.join("notes.txt"), "not an image").expect("write");
     let out = yolov3(&["detect", s(&dir), "--device", "cpu", "--batch", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(
-        stdout.contains("coffee.png: 600x400") && stdout.contains("cup"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("motorcycle.png: 741x500") && stdout.contains("motorbike"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("coffee.png: 600x400") && stdout.contains("cup"), "{stdout}");
+    assert!(stdout.contains("motorcycle.png: 741x500") && stdout.contains("motorbike"), "{stdout}");
 }
 
 #[test]
@@ -129,21 +96,10 @@ fn unreadable_image_fails_before_writing_anything() {
     let bad = dir.join("broken.jpg");
     std::fs::write(&bad, b"\xff\xd8\xff\xe0 this is not really a jpeg").expect("write");
     let raw = dir.join("raw");
-    let out = yolov3(&[
-        "detect",
-        "weights/dog.jpg",
-        s(&bad),
-        "--device",
-        "cpu",
-        "--raw",
-        s(&raw),
-    ]);
+    let out = yolov3(&["detect", "weights/dog.jpg", s(&bad), "--device", "cpu", "--raw", s(&raw)]);
     assert_fails(&out, &["broken.jpg"]);
     assert!(out.stdout.is_empty(), "no results printed");
-    assert!(
-        !raw.join("dog.npy").exists(),
-        "nothing written for the good image either"
-    );
+    assert!(!raw.join("dog.npy").exists(), "nothing written for the good image either");
 
     let out = yolov3(&["detect", "no/such/file.jpg", "--device", "cpu"]);
     assert_fails(&out, &["no/such/file.jpg"]);
@@ -167,18 +123,8 @@ fn bad_cfg_names_file_and_line() {
     let cfg = dir.join("bad.cfg");
     let text = std::fs::read_to_string(root().join("weights/yolov3-tiny.cfg")).expect("cfg");
     std::fs::write(&cfg, text.replacen("classes=80", "classes=3", 1)).expect("write");
-    let out = yolov3(&[
-        "detect",
-        "weights/dog.jpg",
-        "--device",
-        "cpu",
-        "--cfg",
-        s(&cfg),
-    ]);
-    assert_fails(
-        &out,
-        &["bad.cfg:", "filters=255", "len(mask)*(classes+5) = 24"],
-    );
+    let out = yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "--cfg", s(&cfg)]);
+    assert_fails(&out, &["bad.cfg:", "filters=255", "len(mask)*(classes+5) = 24"]);
 }
 
 #[test]
@@ -187,43 +133,20 @@ fn short_and_long_weights_name_the_layer() {
     let full = std::fs::read(root().join("weights/yolov3-tiny.weights")).expect("weights");
     let short = dir.join("short.weights");
     std::fs::write(&short, &full[..full.len() - 4000]).expect("write");
-    let out = yolov3(&[
-        "detect",
-        "weights/dog.jpg",
-        "--device",
-        "cpu",
-        "-w",
-        s(&short),
-        "--cfg",
-        "weights/yolov3-tiny.cfg",
-    ]);
+    let out =
+        yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", s(&short), "--cfg", "weights/yolov3-tiny.cfg"]);
     assert_fails(&out, &["short.weights", "inside layer 22"]);
 
     let long = dir.join("long.weights");
     let mut bytes = full.clone();
     bytes.extend_from_slice(&[0u8; 16]);
     std::fs::write(&long, &bytes).expect("write");
-    let out = yolov3(&[
-        "detect",
-        "weights/dog.jpg",
-        "--device",
-        "cpu",
-        "-w",
-        s(&long),
-        "--cfg",
-        "weights/yolov3-tiny.cfg",
-    ]);
+    let out =
+        yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", s(&long), "--cfg", "weights/yolov3-tiny.cfg"]);
     assert_fails(&out, &["long.weights", "4 floats are left"]);
 
     // Without --cfg, a file that fits no built-in architecture asks for one.
-    let out = yolov3(&[
-        "detect",
-        "weights/dog.jpg",
-        "--device",
-        "cpu",
-        "-w",
-        s(&long),
-    ]);
+    let out = yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", s(&long)]);
     assert_fails(&out, &["--cfg"]);
 }
 

@@ -13,15 +13,9 @@ fn run_arch(arch: Arch, size: usize) -> [usize; 3] {
     let out = model.forward(x);
     let dims = out.dims();
     let values = out.into_data().try_into_vec::<f32>().expect("f32 output");
-    assert!(
-        values.iter().all(|v| v.is_finite()),
-        "{}: non-finite output",
-        arch.name()
-    );
+    assert!(values.iter().all(|v| v.is_finite()), "{}: non-finite output", arch.name());
     // Objectness and class scores are probabilities.
-    assert!(values
-        .chunks_exact(85)
-        .all(|r| r[4..].iter().all(|p| (0.0..=1.0).contains(p))));
+    assert!(values.chunks_exact(85).all(|r| r[4..].iter().all(|p| (0.0..=1.0).contains(p))));
     dims
 }
 
@@ -37,10 +31,7 @@ fn yolov3_spp_runs_at_416() {
 
 #[test]
 fn yolov3_tiny_runs_at_320() {
-    assert_eq!(
-        run_arch(Arch::Yolov3Tiny, 320),
-        [1, 3 * (10 * 10 + 20 * 20), 85]
-    );
+    assert_eq!(run_arch(Arch::Yolov3Tiny, 320), [1, 3 * (10 * 10 + 20 * 20), 85]);
 }
 
 #[test]
@@ -60,20 +51,10 @@ fn tiny_maxpool_padding_follows_the_numerics() {
 
     let device = cpu();
     let x = Tensor::<4>::from_data([[[[-1.0f32, -2.0], [-3.0, -4.0]]]], &device);
-    let spec = MaxPoolSpec {
-        size: 2,
-        stride: 1,
-        padding: 1,
-    };
-    let darknet = maxpool(x.clone(), &spec, PadFill::NegInf)
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32");
+    let spec = MaxPoolSpec { size: 2, stride: 1, padding: 1 };
+    let darknet = maxpool(x.clone(), &spec, PadFill::NegInf).into_data().try_into_vec::<f32>().expect("f32");
     assert_eq!(darknet, vec![-1.0, -2.0, -3.0, -4.0]);
-    let pytorch = maxpool(x, &spec, PadFill::Zero)
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32");
+    let pytorch = maxpool(x, &spec, PadFill::Zero).into_data().try_into_vec::<f32>().expect("f32");
     assert_eq!(pytorch, vec![-1.0, 0.0, 0.0, 0.0]);
 }
 
@@ -81,12 +62,6 @@ fn tiny_maxpool_padding_follows_the_numerics() {
 fn upsample_repeats_each_cell() {
     let device = cpu();
     let x = Tensor::<4>::from_data([[[[1.0f32, 2.0], [3.0, 4.0]]]], &device);
-    let up = yolo_model::ops::upsample_nearest(x, 2)
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32");
-    assert_eq!(
-        up,
-        vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]
-    );
+    let up = yolo_model::ops::upsample_nearest(x, 2).into_data().try_into_vec::<f32>().expect("f32");
+    assert_eq!(up, vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
 }

@@ -17,14 +17,7 @@ const PHOTOS: [&str; 5] = ["astronaut", "chelsea", "coffee", "motorcycle", "dog"
 const OPENCV_THRESH: f32 = 0.2;
 
 fn settings() -> Settings {
-    Settings {
-        size: 416,
-        resize: ResizeArg::Letterbox,
-        post: PostprocessConfig {
-            conf: 0.25,
-            iou: 0.45,
-        },
-    }
+    Settings { size: 416, resize: ResizeArg::Letterbox, post: PostprocessConfig { conf: 0.25, iou: 0.45 } }
 }
 
 fn load_npy(rel: &str) -> (Vec<usize>, Vec<f32>) {
@@ -36,9 +29,7 @@ fn run(device: &burn::tensor::Device, photos: &[&str]) -> Vec<ImageResult> {
     let model = bundled_tiny(device);
     let images: Vec<_> = photos
         .iter()
-        .map(|p| {
-            image_io::load(&fixture(&format!("parity/images/{p}.png"))).expect("photo decodes")
-        })
+        .map(|p| image_io::load(&fixture(&format!("parity/images/{p}.png"))).expect("photo decodes"))
         .collect();
     run_batch(&model.model, &images, &settings(), device).expect("forward")
 }
@@ -63,9 +54,7 @@ fn compare_raw(name: &str, ours: &ImageResult, worst: &mut Worst) {
             worst.centre = worst.centre.max((got[k] - expected[k]).abs());
         }
         for k in 2..4 {
-            worst.size_rel = worst
-                .size_rel
-                .max((got[k] - expected[k]).abs() / expected[k].abs().max(1e-6));
+            worst.size_rel = worst.size_rel.max((got[k] - expected[k]).abs() / expected[k].abs().max(1e-6));
         }
         worst.obj = worst.obj.max((got[4] - expected[4]).abs());
     }
@@ -82,18 +71,14 @@ fn compare_raw(name: &str, ours: &ImageResult, worst: &mut Worst) {
         for c in 0..80 {
             let got = row(r)[4] * row(r)[5 + c];
             if got > OPENCV_THRESH + 1e-4 {
-                assert!(
-                    reported.contains(&(r, c)),
-                    "{name}: row {r} class {c} = {got} not reported by OpenCV"
-                );
+                assert!(reported.contains(&(r, c)), "{name}: row {r} class {c} = {got} not reported by OpenCV");
             }
         }
     }
 }
 
 fn compare_detections(name: &str, ours: &ImageResult) {
-    let text = std::fs::read_to_string(fixture(&format!("parity/{name}.detections.json")))
-        .expect("fixture");
+    let text = std::fs::read_to_string(fixture(&format!("parity/{name}.detections.json"))).expect("fixture");
     let reference: Vec<Value> = serde_json::from_str(&text).expect("json");
     let summary = |d: &yolo_model::Detection| (d.class_id, d.score);
     assert_eq!(
@@ -103,25 +88,12 @@ fn compare_detections(name: &str, ours: &ImageResult) {
         ours.detections.iter().map(summary).collect::<Vec<_>>()
     );
     for (got, want) in ours.detections.iter().zip(&reference) {
-        assert_eq!(
-            got.class_id as u64,
-            want["class_id"].as_u64().expect("class_id"),
-            "{name}"
-        );
+        assert_eq!(got.class_id as u64, want["class_id"].as_u64().expect("class_id"), "{name}");
         let score = want["score"].as_f64().expect("score") as f32;
-        assert!(
-            (got.score - score).abs() < 1e-4,
-            "{name}: score {} vs {score}",
-            got.score
-        );
+        assert!((got.score - score).abs() < 1e-4, "{name}: score {} vs {score}", got.score);
         for (k, v) in want["bbox"].as_array().expect("bbox").iter().enumerate() {
             let v = v.as_f64().expect("coordinate") as f32;
-            assert!(
-                (got.bbox[k] - v).abs() < 0.1,
-                "{name}: bbox {:?} vs {}",
-                got.bbox,
-                want["bbox"]
-            );
+            assert!((got.bbox[k] - v).abs() < 0.1, "{name}: bbox {:?} vs {}", got.bbox, want["bbox"]);
         }
     }
 }
@@ -135,10 +107,7 @@ fn tiny_matches_opencv_on_real_photos() {
         compare_raw(name, result, &mut worst);
         compare_detections(name, result);
     }
-    eprintln!(
-        "parity vs OpenCV (max abs over {} photos): {worst:?}",
-        PHOTOS.len()
-    );
+    eprintln!("parity vs OpenCV (max abs over {} photos): {worst:?}", PHOTOS.len());
     assert!(worst.obj <= 1e-4, "objectness {worst:?}");
     assert!(worst.product <= 1e-4, "objectness x class {worst:?}");
     assert!(worst.centre <= 1e-2, "centres {worst:?}");
@@ -146,10 +115,7 @@ fn tiny_matches_opencv_on_real_photos() {
     // The real model finds the well-known objects in darknet's sample photo.
     let dog: Vec<usize> = results[4].detections.iter().map(|d| d.class_id).collect();
     for class in [1, 16, 7] {
-        assert!(
-            dog.contains(&class),
-            "bicycle, dog and truck in dog.png: {dog:?}"
-        );
+        assert!(dog.contains(&class), "bicycle, dog and truck in dog.png: {dog:?}");
     }
 }
 
@@ -158,12 +124,7 @@ fn batched_and_single_runs_agree() {
     let device = cpu();
     let batch = run(&device, &["dog", "coffee"]);
     let single = run(&device, &["coffee"]);
-    let diff = batch[1]
-        .raw
-        .iter()
-        .zip(&single[0].raw)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = batch[1].raw.iter().zip(&single[0].raw).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-4, "batch vs single max diff {diff}");
 }
 
@@ -173,19 +134,10 @@ fn wgpu_matches_cpu() {
     let on_cpu = run(&cpu(), &photos);
     let on_wgpu = run(&wgpu(), &photos);
     for ((name, a), b) in photos.iter().zip(&on_cpu).zip(&on_wgpu) {
-        let diff = a
-            .raw
-            .iter()
-            .zip(&b.raw)
-            .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
-            .fold(0.0f32, f32::max);
+        let diff = a.raw.iter().zip(&b.raw).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0f32, f32::max);
         eprintln!("{name}: cpu vs wgpu max diff {diff:e}");
         assert!(diff <= 1e-3, "{name}: cpu vs wgpu differ by {diff}");
         let classes = |r: &ImageResult| r.detections.iter().map(|d| d.class_id).collect::<Vec<_>>();
-        assert_eq!(
-            classes(a),
-            classes(b),
-            "{name}: detections differ between cpu and wgpu"
-        );
+        assert_eq!(classes(a), classes(b), "{name}: detections differ between cpu and wgpu");
     }
 }

@@ -16,6 +16,85 @@ pub struct Cli {
 pub enum Command {
     /// Detect objects in images (files or directories).
     Detect(DetectArgs),
+    /// Convert a PyTorch checkpoint (or darknet weights) into a self-contained `.bpk`.
+    Import(ImportArgs),
+    /// Show what a PyTorch checkpoint holds and how it would be imported.
+    Inspect(InspectArgs),
+}
+
+/// Checkpoint key families (`auto` detects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    Auto,
+    /// eriklindernoren/pytorchyolo and other darknet-cfg ports: module_list.{i}.conv_{i}.
+    Pytorchyolo,
+    /// ultralytics/yolov3 archive branch: module_list.{i}.Conv2d.
+    UltralyticsArchive,
+    /// This project's own names: layers.{i}.conv, layers.{i}.bn.
+    Native,
+}
+
+/// Built-in architectures for `--arch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    Yolov3,
+    Yolov3Tiny,
+    Yolov3Spp,
+}
+
+/// Options shared by `import` and `inspect`: how to read a checkpoint.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Darknet cfg the weights must fit exactly.
+    #[arg(long, conflicts_with = "arch")]
+    pub cfg: Option<PathBuf>,
+    /// Built-in topology to fit (widths and classes still come from the checkpoint).
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// Expected class count; an error if the checkpoint's head disagrees.
+    #[arg(long)]
+    pub classes: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
+    pub dialect: DialectArg,
+    /// Top-level entry holding the weights (default: ema, model, state_dict, model_state_dict,
+    /// net, or the root, whichever holds tensors first).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Rename keys: 'REGEX=REPLACEMENT', applied in order after wrapper prefixes are stripped.
+    #[arg(long = "remap", value_name = "REGEX=REPLACEMENT")]
+    pub remaps: Vec<String>,
+    /// A file of remap rules, one per line, `#` comments.
+    #[arg(long)]
+    pub remap_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A PyTorch checkpoint (.pt/.pth/.ckpt; zip or legacy) or darknet .weights.
+    pub checkpoint: PathBuf,
+    /// The burnpack to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub source: CheckpointArgs,
+    /// Load even when some weights are missing or unused (reported).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Store float16 weights in the burnpack (exact for fp16 checkpoints; half the size).
+    #[arg(long)]
+    pub keep_half: bool,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A PyTorch checkpoint.
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub source: CheckpointArgs,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
 }
 
 /// Where the network runs.

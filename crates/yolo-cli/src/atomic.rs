@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -31,6 +28,5 @@ pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Creates an output directory (and parents) if needed.
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))
+    fs::create_dir_all(dir).with_context(|| format!("cannot create output directory {}", dir.display()))
 }

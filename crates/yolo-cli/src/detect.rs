@@ -55,27 +55,16 @@ pub fn run_batch(
     let x = Tensor::<4>::from_data(TensorData::new(input, dims), device);
     let out = model.forward(x);
     let [_, rows, columns] = out.dims();
-    let data = out
-        .into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+    let data = out.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
     Ok(placements
         .into_iter()
         .zip(data.chunks_exact(rows * columns))
         .map(|(placement, raw)| {
             let detections = postprocess(raw, columns, &settings.post)
                 .into_iter()
-                .map(|d| yolo_model::Detection {
-                    bbox: placement.to_original(&d.bbox),
-                    ..d
-                })
+                .map(|d| yolo_model::Detection { bbox: placement.to_original(&d.bbox), ..d })
                 .collect();
-            ImageResult {
-                placement,
-                raw: raw.to_vec(),
-                columns,
-                detections,
-            }
+            ImageResult { placement, raw: raw.to_vec(), columns, detections }
         })
         .collect())
 }
@@ -94,11 +83,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let selected = device::select(args.device)?;
-    let loaded = weights::load(
-        args.weights.as_deref(),
-        args.cfg.as_deref(),
-        &selected.device,
-    )?;
+    let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), &selected.device)?;
     let classes = loaded.model.config().spec.classes();
     let labels = names::load(args.names.as_deref(), classes)?;
     if args.verbose {
@@ -106,8 +91,8 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
             "model {} ({} classes) from {}: {} tensors loaded on {} in {:.2?}",
             loaded.architecture,
             classes,
-            loaded.report.source,
-            loaded.report.apply.applied,
+            loaded.source,
+            loaded.tensors,
             selected.name,
             started.elapsed()
         );
@@ -116,20 +101,14 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for chunk in inputs.chunks(args.batch) {
         let batch_start = Instant::now();
-        let images = chunk
-            .iter()
-            .map(|p| image_io::load(p))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let images = chunk.iter().map(|p| image_io::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
         let results = run_batch(&loaded.model, &images, &settings, &selected.device)?;
         for ((path, image), result) in chunk.iter().zip(&images).zip(&results) {
             let record = record(path, result, &labels);
             if let Some(dir) = &args.raw {
                 let rows = result.raw.len() / result.columns;
                 let file = dir.join(format!("{}.npy", stem(path)));
-                atomic::write(
-                    &file,
-                    &npy::encode_f32(&[rows, result.columns], &result.raw),
-                )?;
+                atomic::write(&file, &npy::encode_f32(&[rows, result.columns], &result.raw))?;
             }
             if let Some(dir) = &args.out {
                 write_annotated(dir, path, image, &record)?;
@@ -138,9 +117,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
                 FormatArg::Json => record.to_json_line() + "\n",
                 FormatArg::Text => record.to_text(),
             };
-            stdout
-                .write_all(line.as_bytes())
-                .context("writing results")?;
+            stdout.write_all(line.as_bytes()).context("writing results")?;
         }
         stdout.flush().context("writing results")?;
         if args.verbose {
@@ -158,27 +135,16 @@ fn validate(args: &DetectArgs) -> anyhow::Result<Settings> {
         bail!("--iou must be within [0, 1], got {}", args.iou);
     }
     if args.size == 0 || args.size % 32 != 0 {
-        bail!(
-            "--size must be a positive multiple of 32, got {}",
-            args.size
-        );
+        bail!("--size must be a positive multiple of 32, got {}", args.size);
     }
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    Ok(Settings {
-        size: args.size,
-        resize: args.resize,
-        post: PostprocessConfig {
-            conf: args.conf,
-            iou: args.iou,
-        },
-    })
+    Ok(Settings { size: args.size, resize: args.resize, post: PostprocessConfig { conf: args.conf, iou: args.iou } })
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// Output files are named by stem; two inputs with one stem would overwrite each other.
@@ -189,10 +155,7 @@ fn check_unique_stems(inputs: &[PathBuf], writes_files: bool) -> anyhow::Result<
     let mut seen = HashSet::new();
     for path in inputs {
         if !seen.insert(stem(path)) {
-            bail!(
-                "two inputs are named `{}`: their output files would collide",
-                stem(path)
-            );
+            bail!("two inputs are named `{}`: their output files would collide", stem(path));
         }
     }
     Ok(())
@@ -216,40 +179,17 @@ fn record(path: &Path, result: &ImageResult, labels: &[String]) -> ImageRecord {
     }
 }
 
-fn write_annotated(
-    dir: &Path,
-    path: &Path,
-    image: &image::DynamicImage,
-    record: &ImageRecord,
-) -> anyhow::Result<()> {
+fn write_annotated(dir: &Path, path: &Path, image: &image::DynamicImage, record: &ImageRecord) -> anyhow::Result<()> {
     let mut canvas = image.to_rgb8();
     let labels: Vec<Label<'_>> = record
         .detections
         .iter()
-        .map(|d| Label {
-            bbox: d.bbox,
-            class_id: d.class_id,
-            text: &d.label,
-            score: d.score,
-        })
+        .map(|d| Label { bbox: d.bbox, class_id: d.class_id, text: &d.label, score: d.score })
         .collect();
     annotate(&mut canvas, &labels);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("png")
-        .to_ascii_lowercase();
-    let format = if ext == "png" {
-        image::ImageFormat::Png
-    } else {
-        image::ImageFormat::Jpeg
-    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase();
+    let format = if ext == "png" { image::ImageFormat::Png } else { image::ImageFormat::Jpeg };
     let mut bytes = std::io::Cursor::new(Vec::new());
-    canvas
-        .write_to(&mut bytes, format)
-        .with_context(|| format!("encoding annotated {}", path.display()))?;
-    atomic::write(
-        &dir.join(format!("{}.{ext}", stem(path))),
-        &bytes.into_inner(),
-    )
+    canvas.write_to(&mut bytes, format).with_context(|| format!("encoding annotated {}", path.display()))?;
+    atomic::write(&dir.join(format!("{}.{ext}", stem(path))), &bytes.into_inner())
 }

@@ -21,21 +21,12 @@ pub struct Selected {
 /// Resolves `--device`.
 pub fn select(arg: DeviceArg) -> anyhow::Result<Selected> {
     match arg {
-        DeviceArg::Cpu => Ok(Selected {
-            device: Device::flex(),
-            name: "cpu (flex)".into(),
-        }),
+        DeviceArg::Cpu => Ok(Selected { device: Device::flex(), name: "cpu (flex)".into() }),
         DeviceArg::Ndarray => ndarray(),
         DeviceArg::Wgpu => wgpu(),
         DeviceArg::Auto => match hardware_adapter() {
-            Some(adapter) => wgpu().map(|s| Selected {
-                name: format!("{} [auto: {adapter}]", s.name),
-                ..s
-            }),
-            None => Ok(Selected {
-                device: Device::flex(),
-                name: "cpu (flex) [auto: no hardware GPU]".into(),
-            }),
+            Some(adapter) => wgpu().map(|s| Selected { name: format!("{} [auto: {adapter}]", s.name), ..s }),
+            None => Ok(Selected { device: Device::flex(), name: "cpu (flex) [auto: no hardware GPU]".into() }),
         },
     }
 }
@@ -44,10 +35,7 @@ pub fn select(arg: DeviceArg) -> anyhow::Result<Selected> {
 fn ndarray() -> anyhow::Result<Selected> {
     #[allow(deprecated)]
     let device = Device::ndarray();
-    Ok(Selected {
-        device,
-        name: "ndarray".into(),
-    })
+    Ok(Selected { device, name: "ndarray".into() })
 }
 
 #[cfg(not(feature = "ndarray"))]
@@ -60,12 +48,7 @@ fn wgpu() -> anyhow::Result<Selected> {
     static WGPU: OnceLock<Result<Selected, String>> = OnceLock::new();
     WGPU.get_or_init(|| {
         let adapter = adapters().into_iter().next();
-        let Some(Adapter {
-            description: info,
-            api,
-            ..
-        }) = adapter
-        else {
+        let Some(Adapter { description: info, api, .. }) = adapter else {
             return Err("no wgpu adapter found: install a Vulkan, Metal or DX12 driver (on Debian, \
                         `apt-get install mesa-vulkan-drivers` gives a CPU one), or use --device cpu"
                 .into());
@@ -75,10 +58,7 @@ fn wgpu() -> anyhow::Result<Selected> {
         Device::wgpu_options()
             .graphics_api(api)
             .init()
-            .map(|device| Selected {
-                device,
-                name: format!("wgpu ({info})"),
-            })
+            .map(|device| Selected { device, name: format!("wgpu ({info})") })
             .map_err(|e| format!("cannot initialise wgpu on {info}: {e}"))
     })
     .clone()
@@ -109,10 +89,7 @@ fn adapters() -> Vec<Adapter> {
                 _ => WgpuBackend::Auto,
             };
             Adapter {
-                description: format!(
-                    "{} on {:?}, {:?}",
-                    info.name, info.backend, info.device_type
-                ),
+                description: format!("{} on {:?}, {:?}", info.name, info.backend, info.device_type),
                 software: info.device_type == wgpu::DeviceType::Cpu,
                 api,
             }
@@ -123,10 +100,7 @@ fn adapters() -> Vec<Adapter> {
 }
 
 fn hardware_adapter() -> Option<String> {
-    adapters()
-        .into_iter()
-        .find(|a| !a.software)
-        .map(|a| a.description)
+    adapters().into_iter().find(|a| !a.software).map(|a| a.description)
 }
 
 /// Drives a future that native wgpu resolves without waiting (adapter enumeration).

@@ -92,20 +92,10 @@ mod tests {
     #[test]
     fn draws_inside_and_clips_outside() {
         let mut image = RgbImage::new(100, 80);
-        let labels = [Label {
-            bbox: [10.0, 30.0, 60.0, 70.0],
-            class_id: 3,
-            text: "dog",
-            score: 0.5,
-        }];
+        let labels = [Label { bbox: [10.0, 30.0, 60.0, 70.0], class_id: 3, text: "dog", score: 0.5 }];
         annotate(&mut image, &labels);
         assert_eq!(*image.get_pixel(10, 50), class_colour(3));
-        let edge = [Label {
-            bbox: [-20.0, -20.0, 500.0, 500.0],
-            class_id: 0,
-            text: "x",
-            score: 1.0,
-        }];
+        let edge = [Label { bbox: [-20.0, -20.0, 500.0, 500.0], class_id: 0, text: "x", score: 1.0 }];
         annotate(&mut image, &edge); // must not panic
     }
 

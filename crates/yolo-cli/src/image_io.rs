@@ -14,8 +14,7 @@ const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png"];
 pub fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
-        let meta = std::fs::metadata(input)
-            .with_context(|| format!("cannot read input {}", input.display()))?;
+        let meta = std::fs::metadata(input).with_context(|| format!("cannot read input {}", input.display()))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("cannot list directory {}", input.display()))?
@@ -23,10 +22,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .filter(|p| p.is_file() && has_image_extension(p))
                 .collect();
             if found.is_empty() {
-                bail!(
-                    "directory {} holds no .jpg, .jpeg or .png files",
-                    input.display()
-                );
+                bail!("directory {} holds no .jpg, .jpeg or .png files", input.display());
             }
             found.sort();
             out.extend(found);
@@ -38,9 +34,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Reads only the header: the image's size, or why it cannot be read. Cheap, so `detect` checks
@@ -53,17 +47,13 @@ pub fn probe(path: &Path) -> anyhow::Result<(u32, u32)> {
     if reader.format().is_none() {
         bail!("{} is not a JPEG or PNG image", path.display());
     }
-    reader
-        .into_dimensions()
-        .with_context(|| format!("cannot decode image {}", path.display()))
+    reader.into_dimensions().with_context(|| format!("cannot decode image {}", path.display()))
 }
 
 /// Decodes an image, applies its EXIF orientation, and returns it as RGB.
 pub fn load(path: &Path) -> anyhow::Result<DynamicImage> {
     let decode = || -> anyhow::Result<DynamicImage> {
-        let mut decoder = ImageReader::open(path)?
-            .with_guessed_format()?
-            .into_decoder()?;
+        let mut decoder = ImageReader::open(path)?.with_guessed_format()?.into_decoder()?;
         let orientation = decoder.orientation()?;
         let mut image = DynamicImage::from_decoder(decoder)?;
         image.apply_orientation(orientation);
@@ -82,9 +72,5 @@ pub fn to_planar(image: &DynamicImage) -> Planar {
             data[c * width * height + i] = px.0[c];
         }
     }
-    Planar {
-        width,
-        height,
-        data,
-    }
+    Planar { width, height, data }
 }

@@ -8,6 +8,8 @@ pub mod detect;
 pub mod device;
 pub mod draw;
 pub mod image_io;
+pub mod import;
+pub mod inspect;
 pub mod names;
 pub mod npy;
 pub mod output;
@@ -20,14 +22,14 @@ use args::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Detect(args) => detect::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }
 
 /// A closed stdout (`yolov3 detect ... | head`) is not an error.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

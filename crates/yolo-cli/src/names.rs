@@ -12,31 +12,22 @@ const COCO: &str = include_str!("../../../weights/coco.names");
 pub fn load(path: Option<&Path>, classes: usize) -> anyhow::Result<Vec<String>> {
     let names: Vec<String> = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read names file {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read names file {}", path.display()))?;
             parse(&text)
         }
         None if classes == 80 => parse(COCO),
         None => return Ok((0..classes).map(|i| format!("class{i}")).collect()),
     };
     if names.len() != classes {
-        let from = path.map_or("the built-in COCO names".to_string(), |p| {
-            p.display().to_string()
-        });
-        bail!(
-            "{from} has {} names but the model has {classes} classes",
-            names.len()
-        );
+        let from = path.map_or("the built-in COCO names".to_string(), |p| p.display().to_string());
+        bail!("{from} has {} names but the model has {classes} classes", names.len());
     }
     Ok(names)
 }
 
 fn parse(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
 #[cfg(test)]

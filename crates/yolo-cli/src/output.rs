@@ -26,19 +26,11 @@ impl ImageRecord {
     }
 
     pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{}: {}x{}, {} detection(s)\n",
-            self.image,
-            self.width,
-            self.height,
-            self.detections.len()
-        );
+        let mut out =
+            format!("{}: {}x{}, {} detection(s)\n", self.image, self.width, self.height, self.detections.len());
         for d in &self.detections {
             let [x1, y1, x2, y2] = d.bbox;
-            out.push_str(&format!(
-                "  {:<14} {:.3}  [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]\n",
-                d.label, d.score
-            ));
+            out.push_str(&format!("  {:<14} {:.3}  [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]\n", d.label, d.score));
         }
         out
     }

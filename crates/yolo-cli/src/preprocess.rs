@@ -67,20 +67,11 @@ pub fn prepare(image: &Planar, size: usize, mode: ResizeArg) -> (Planar, Placeme
     };
     let resized = resize_bilinear(image, new_w, new_h);
     let (dx, dy) = ((size - new_w) / 2, (size - new_h) / 2);
-    let placement = Placement {
-        width: image.width,
-        height: image.height,
-        resized: [new_w, new_h],
-        offset: [dx, dy],
-    };
+    let placement = Placement { width: image.width, height: image.height, resized: [new_w, new_h], offset: [dx, dy] };
     if (new_w, new_h) == (size, size) {
         return (resized, placement);
     }
-    let mut boxed = Planar {
-        width: size,
-        height: size,
-        data: vec![0.5; 3 * size * size],
-    };
+    let mut boxed = Planar { width: size, height: size, data: vec![0.5; 3 * size * size] };
     for c in 0..3 {
         for y in 0..new_h {
             let src = (c * new_h + y) * new_w;
@@ -95,16 +86,8 @@ pub fn prepare(image: &Planar, size: usize, mode: ResizeArg) -> (Planar, Placeme
 /// (`scale = (in - 1) / (out - 1)`), float32 arithmetic in darknet's order.
 pub fn resize_bilinear(im: &Planar, w: usize, h: usize) -> Planar {
     let channels = im.data.len() / (im.width * im.height);
-    let w_scale = if w > 1 {
-        (im.width - 1) as f32 / (w - 1) as f32
-    } else {
-        0.0
-    };
-    let h_scale = if h > 1 {
-        (im.height - 1) as f32 / (h - 1) as f32
-    } else {
-        0.0
-    };
+    let w_scale = if w > 1 { (im.width - 1) as f32 / (w - 1) as f32 } else { 0.0 };
+    let h_scale = if h > 1 { (im.height - 1) as f32 / (h - 1) as f32 } else { 0.0 };
     // Horizontal pass: part is w x im.height.
     let mut part = vec![0.0f32; channels * im.height * w];
     for k in 0..channels {
@@ -144,11 +127,7 @@ pub fn resize_bilinear(im: &Planar, w: usize, h: usize) -> Planar {
             }
         }
     }
-    Planar {
-        width: w,
-        height: h,
-        data: out,
-    }
+    Planar { width: w, height: h, data: out }
 }
 
 #[cfg(test)]
@@ -156,14 +135,8 @@ mod tests {
     use super::*;
 
     fn ramp(width: usize, height: usize) -> Planar {
-        let data = (0..3 * width * height)
-            .map(|i| (i % 97) as f32 / 97.0)
-            .collect();
-        Planar {
-            width,
-            height,
-            data,
-        }
+        let data = (0..3 * width * height).map(|i| (i % 97) as f32 / 97.0).collect();
+        Planar { width, height, data }
     }
 
     #[test]
@@ -191,15 +164,8 @@ mod tests {
         let out = resize_bilinear(&im, 23, 5);
         assert_eq!(out.at(0, 0, 0), im.at(0, 0, 0));
         assert_eq!(out.at(2, 4, 22), im.at(2, 6, 9));
-        let flat = Planar {
-            width: 5,
-            height: 5,
-            data: vec![0.25; 75],
-        };
-        assert!(resize_bilinear(&flat, 13, 3)
-            .data
-            .iter()
-            .all(|v| (v - 0.25).abs() < 1e-7));
+        let flat = Planar { width: 5, height: 5, data: vec![0.25; 75] };
+        assert!(resize_bilinear(&flat, 13, 3).data.iter().all(|v| (v - 0.25).abs() < 1e-7));
     }
 
     #[test]

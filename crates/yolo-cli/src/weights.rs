@@ -1,74 +1,120 @@
-//! Resolving `--weights`/`--cfg` into a loaded model.
+//! Resolving `--weights`/`--cfg` into a loaded model: darknet `.weights`, PyTorch checkpoints
+//! (imported in memory) and converted `.bpk` files.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use burn::tensor::Device;
-use yolo_import::{darknet, ImportReport};
+use yolo_import::pytorch::{self, ArchChoice, PytorchOptions};
+use yolo_import::{bpk, darknet};
 use yolo_model::{Arch, Yolo, YoloConfig};
 
 /// The COCO yolov3-tiny darknet weights shipped in `weights/` (see NOTICES.md), compiled in so
 /// that `yolov3 detect photo.jpg` works from any directory, offline.
 pub const BUNDLED_TINY: &[u8] = include_bytes!("../../../weights/yolov3-tiny.weights");
 
+/// The file formats `-w` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Darknet,
+    Pytorch,
+    Burnpack,
+}
+
+/// Tells the format from the file's first bytes, then its extension.
+pub fn sniff(path: &Path) -> anyhow::Result<Format> {
+    let mut head = [0u8; 4];
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open weights {}", path.display()))?;
+    let n = file.read(&mut head).with_context(|| format!("cannot read weights {}", path.display()))?;
+    let head = &head[..n];
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    Ok(if head.starts_with(b"PK\x03\x04") || head.first() == Some(&0x80) {
+        Format::Pytorch
+    } else if head == 0x4255_524E_u32.to_le_bytes() || head == 0x4255_524E_u32.to_be_bytes() || ext == "bpk" {
+        Format::Burnpack
+    } else if matches!(ext.as_str(), "pt" | "pth" | "ckpt" | "tar") {
+        Format::Pytorch
+    } else {
+        Format::Darknet
+    })
+}
+
 /// A ready model and what it is.
 #[derive(Debug)]
 pub struct LoadedModel {
     pub model: Yolo,
-    /// Where the architecture came from (`builtin:yolov3-tiny`, a cfg path).
+    /// Where the architecture came from (`builtin:yolov3-tiny`, a cfg path, ...).
     pub architecture: String,
-    pub report: ImportReport,
+    pub source: String,
+    /// Number of tensors loaded.
+    pub tensors: usize,
 }
 
-/// Loads `weights` (default: the bundled tiny) with `cfg` (default: the built-in cfg whose
-/// parameter count matches the file).
-pub fn load(
-    weights: Option<&Path>,
-    cfg: Option<&Path>,
+/// Loads `weights` (default: the bundled tiny) with `cfg` (default: inferred).
+pub fn load(weights: Option<&Path>, cfg: Option<&Path>, device: &Device) -> anyhow::Result<LoadedModel> {
+    let cfg_config = cfg.map(read_cfg).transpose()?;
+    let Some(path) = weights else {
+        return load_darknet("bundled yolov3-tiny.weights", BUNDLED_TINY, cfg_config, device);
+    };
+    let source = path.display().to_string();
+    match sniff(path)? {
+        Format::Darknet => {
+            let bytes = yolo_import::read_file(path)?;
+            load_darknet(&source, &bytes, cfg_config, device)
+        }
+        Format::Pytorch => {
+            let arch = match cfg_config {
+                Some((config, _)) => ArchChoice::Cfg(config.spec),
+                None => ArchChoice::Auto,
+            };
+            let options = PytorchOptions { arch, ..PytorchOptions::default() };
+            let (model, report, apply) = pytorch::import(path, &options, device)?;
+            let architecture = format!("{} ({}, {})", report.architecture, report.dialect.dialect.name(), source);
+            Ok(LoadedModel { model, architecture, source, tensors: apply.applied })
+        }
+        Format::Burnpack => {
+            if cfg.is_some() {
+                bail!("{source} is a converted model that carries its own architecture; drop --cfg");
+            }
+            let (model, info) = bpk::load(path, device)?;
+            Ok(LoadedModel { model, architecture: format!("stored in {source}"), source, tensors: info.apply.applied })
+        }
+    }
+}
+
+fn read_cfg(path: &Path) -> anyhow::Result<(YoloConfig, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read cfg {}", path.display()))?;
+    let name = path.display().to_string();
+    Ok((YoloConfig::from_cfg(&name, &text)?, name))
+}
+
+fn load_darknet(
+    source: &str,
+    bytes: &[u8],
+    cfg: Option<(YoloConfig, String)>,
     device: &Device,
 ) -> anyhow::Result<LoadedModel> {
-    let (source, owned);
-    let bytes: &[u8] = match weights {
-        None => {
-            source = "bundled yolov3-tiny.weights".to_string();
-            BUNDLED_TINY
-        }
-        Some(path) => {
-            source = path.display().to_string();
-            owned = yolo_import::read_file(path)?;
-            refuse_other_formats(path, &owned)?;
-            &owned
-        }
-    };
     let (config, architecture) = match cfg {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read cfg {}", path.display()))?;
-            let name = path.display().to_string();
-            (YoloConfig::from_cfg(&name, &text)?, name)
-        }
+        Some(c) => c,
         None => {
-            let arch = infer_arch(&source, bytes)?;
-            (
-                YoloConfig::builtin(arch),
-                format!("builtin:{}", arch.name()),
-            )
+            let arch = infer_arch(source, bytes)?;
+            (YoloConfig::builtin(arch), format!("builtin:{}", arch.name()))
         }
     };
-    let imported = yolo_import::load_darknet_bytes(&source, bytes, config, device)?;
+    let imported = yolo_import::load_darknet_bytes(source, bytes, config, device)?;
     Ok(LoadedModel {
         model: imported.model,
         architecture,
-        report: imported.report,
+        source: source.to_string(),
+        tensors: imported.report.apply.applied,
     })
 }
 
 /// Picks the built-in architecture whose darknet parameter count equals the file's.
 fn infer_arch(source: &str, bytes: &[u8]) -> anyhow::Result<Arch> {
     let floats = darknet::payload_floats(source, bytes)?;
-    let found = Arch::ALL
-        .into_iter()
-        .find(|a| darknet::expected_floats(&a.spec()) == floats);
+    let found = Arch::ALL.into_iter().find(|a| darknet::expected_floats(&a.spec()) == floats);
     match found {
         Some(arch) => Ok(arch),
         None => bail!(
@@ -76,23 +122,4 @@ fn infer_arch(source: &str, bytes: &[u8]) -> anyhow::Result<Arch> {
              yolov3-spp); pass the cfg it was trained with: --cfg PATH"
         ),
     }
-}
-
-/// Recognises files that are not darknet weights, to say what they are.
-fn refuse_other_formats(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let zip = bytes.starts_with(b"PK\x03\x04");
-    let pickle = bytes.first() == Some(&0x80);
-    if zip || pickle || matches!(ext.as_str(), "pt" | "pth" | "ckpt" | "bpk") {
-        bail!(
-            "{}: this looks like a PyTorch checkpoint or burnpack, which this build cannot load yet; \
-             `detect -w` takes darknet .weights files",
-            path.display()
-        );
-    }
-    Ok(())
 }

@@ -34,45 +34,24 @@ pub struct DarknetWeights {
 
 /// Parses the header. `path` is only used in messages.
 pub fn read_header(path: &str, bytes: &[u8]) -> Result<DarknetHeader, DarknetError> {
-    let int = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let int = |at: usize| bytes.get(at..at + 4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let (Some(major), Some(minor), Some(revision)) = (int(0), int(4), int(8)) else {
-        return Err(DarknetError::Header {
-            path: path.into(),
-            len: bytes.len(),
-        });
+        return Err(DarknetError::Header { path: path.into(), len: bytes.len() });
     };
     if !(0..1000).contains(&major) || !(0..1000).contains(&minor) || revision < 0 {
-        return Err(DarknetError::Version {
-            path: path.into(),
-            major,
-            minor,
-            revision,
-        });
+        return Err(DarknetError::Version { path: path.into(), major, minor, revision });
     }
     let wide = major * 10 + minor >= 2;
     let len = if wide { 20 } else { 16 };
     let Some(seen) = bytes.get(12..len) else {
-        return Err(DarknetError::Header {
-            path: path.into(),
-            len: bytes.len(),
-        });
+        return Err(DarknetError::Header { path: path.into(), len: bytes.len() });
     };
     let seen = match seen {
         [a, b, c, d, e, f, g, h] => u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h]),
         [a, b, c, d] => u64::from(u32::from_le_bytes([*a, *b, *c, *d])),
         _ => unreachable!("slice is 4 or 8 bytes"),
     };
-    Ok(DarknetHeader {
-        major,
-        minor,
-        revision,
-        seen,
-        len,
-    })
+    Ok(DarknetHeader { major, minor, revision, seen, len })
 }
 
 /// The number of float32 values a network described by `spec` reads from a `.weights` file.
@@ -85,10 +64,7 @@ pub fn payload_floats(path: &str, bytes: &[u8]) -> Result<usize, DarknetError> {
     let header = read_header(path, bytes)?;
     let payload = bytes.len() - header.len;
     if payload % 4 != 0 {
-        return Err(DarknetError::Ragged {
-            path: path.into(),
-            payload,
-        });
+        return Err(DarknetError::Ragged { path: path.into(), payload });
     }
     Ok(payload / 4)
 }
@@ -102,10 +78,7 @@ fn conv_sizes(spec: &NetworkSpec) -> Vec<(usize, usize)> {
             LayerSpec::Conv(c) => {
                 let n = c.filters;
                 let vectors = if c.batch_normalize { 4 * n } else { n };
-                Some((
-                    i,
-                    vectors + n * (c.in_channels / c.groups) * c.size * c.size,
-                ))
+                Some((i, vectors + n * (c.in_channels / c.groups) * c.size * c.size))
             }
             _ => None,
         })
@@ -113,11 +86,7 @@ fn conv_sizes(spec: &NetworkSpec) -> Vec<(usize, usize)> {
 }
 
 /// Reads the whole file's weights against `spec`.
-pub fn read_weights(
-    path: &str,
-    bytes: &[u8],
-    spec: &NetworkSpec,
-) -> Result<DarknetWeights, DarknetError> {
+pub fn read_weights(path: &str, bytes: &[u8], spec: &NetworkSpec) -> Result<DarknetWeights, DarknetError> {
     let header = read_header(path, bytes)?;
     let file_total = payload_floats(path, bytes)?;
     let payload = &bytes[header.len..];
@@ -151,20 +120,11 @@ pub fn read_weights(
         let shape = vec![n, c.in_channels / c.groups, c.size, c.size];
         tensors.push(reader.tensor(Param::ConvWeight.key(index), shape));
     }
-    Ok(DarknetWeights {
-        header,
-        tensors,
-        floats: file_total,
-    })
+    Ok(DarknetWeights { header, tensors, floats: file_total })
 }
 
 /// Names the layer where a too-short file runs out.
-fn shortfall(
-    path: &str,
-    sizes: &[(usize, usize)],
-    file_total: usize,
-    expected_total: usize,
-) -> DarknetError {
+fn shortfall(path: &str, sizes: &[(usize, usize)], file_total: usize, expected_total: usize) -> DarknetError {
     let mut consumed = 0;
     for (conv_index, &(layer, needed)) in sizes.iter().enumerate() {
         if consumed == file_total && conv_index > 0 {
@@ -205,10 +165,7 @@ impl FloatReader<'_> {
         let count: usize = shape.iter().product();
         let bytes = &self.payload[self.at * 4..(self.at + count) * 4];
         self.at += count;
-        let values: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values))
     }
 }
@@ -231,10 +188,7 @@ mod tests {
     fn tiny_float_count_matches_the_real_file() {
         let sizes = conv_sizes(&Arch::Yolov3Tiny.spec());
         assert_eq!(sizes.iter().map(|(_, n)| n).sum::<usize>(), TINY_FLOATS);
-        let v3: usize = conv_sizes(&Arch::Yolov3.spec())
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
+        let v3: usize = conv_sizes(&Arch::Yolov3.spec()).iter().map(|(_, n)| n).sum();
         assert_eq!(v3, 62_001_757);
     }
 
@@ -249,48 +203,24 @@ mod tests {
     #[test]
     fn short_file_names_the_layer() {
         let spec = Arch::Yolov3Tiny.spec();
-        let err =
-            read_weights("w", &file(&[0, 2, 5], true, TINY_FLOATS - 10), &spec).expect_err("short");
-        assert!(
-            matches!(err, DarknetError::EndsInsideLayer { layer: 22, .. }),
-            "{err}"
-        );
+        let err = read_weights("w", &file(&[0, 2, 5], true, TINY_FLOATS - 10), &spec).expect_err("short");
+        assert!(matches!(err, DarknetError::EndsInsideLayer { layer: 22, .. }), "{err}");
         let first = conv_sizes(&spec)[0].1;
         let err = read_weights("w", &file(&[0, 2, 5], true, first), &spec).expect_err("prefix");
-        assert!(
-            matches!(
-                err,
-                DarknetError::Prefix {
-                    last_layer: 0,
-                    loaded: 1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, DarknetError::Prefix { last_layer: 0, loaded: 1, .. }), "{err}");
     }
 
     #[test]
     fn long_file_is_refused() {
         let spec = Arch::Yolov3Tiny.spec();
-        let err =
-            read_weights("w", &file(&[0, 2, 5], true, TINY_FLOATS + 3), &spec).expect_err("long");
-        assert!(
-            matches!(err, DarknetError::TooLong { extra: 3, .. }),
-            "{err}"
-        );
+        let err = read_weights("w", &file(&[0, 2, 5], true, TINY_FLOATS + 3), &spec).expect_err("long");
+        assert!(matches!(err, DarknetError::TooLong { extra: 3, .. }), "{err}");
     }
 
     #[test]
     fn garbage_header_is_refused() {
-        assert!(matches!(
-            read_header("w", &[1, 2, 3]),
-            Err(DarknetError::Header { .. })
-        ));
+        assert!(matches!(read_header("w", &[1, 2, 3]), Err(DarknetError::Header { .. })));
         let bytes = file(&[-7, 99999, 0], true, 0);
-        assert!(matches!(
-            read_header("w", &bytes),
-            Err(DarknetError::Version { .. })
-        ));
+        assert!(matches!(read_header("w", &bytes), Err(DarknetError::Version { .. })));
     }
 }

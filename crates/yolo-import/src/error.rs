@@ -13,15 +13,16 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Darknet(#[from] DarknetError),
+    #[error(transparent)]
+    Pytorch(#[from] PytorchError),
+    #[error(transparent)]
+    Burnpack(#[from] BurnpackError),
     #[error("{}", mismatch_message(.0))]
     Mismatch(Box<crate::report::ApplyReport>),
 }
 
 fn mismatch_message(report: &crate::report::ApplyReport) -> String {
-    format!(
-        "the weights do not fit the architecture:\n{}",
-        report.problems()
-    )
+    format!("the weights do not fit the architecture:\n{}", report.problems())
 }
 
 /// A darknet `.weights` file that does not fit its cfg.
@@ -30,12 +31,7 @@ pub enum DarknetError {
     #[error("{path}: {len} bytes is too short for a darknet header (16 or 20 bytes)")]
     Header { path: String, len: usize },
     #[error("{path}: header says version {major}.{minor}.{revision}, which is not a darknet weights file")]
-    Version {
-        path: String,
-        major: i32,
-        minor: i32,
-        revision: i32,
-    },
+    Version { path: String, major: i32, minor: i32, revision: i32 },
     #[error("{path}: {payload} bytes of weights after the header is not a whole number of float32 values")]
     Ragged { path: String, payload: usize },
     #[error(
@@ -56,22 +52,58 @@ pub enum DarknetError {
         "{path}: the weights stop after layer {last_layer} ({loaded} of {convs} convs loaded; {expected_total} floats \
          expected, {file_total} found): a backbone-only prefix such as darknet53.conv.74 cannot run detection"
     )]
-    Prefix {
-        path: String,
-        last_layer: usize,
-        loaded: usize,
-        convs: usize,
-        expected_total: usize,
-        file_total: usize,
-    },
+    Prefix { path: String, last_layer: usize, loaded: usize, convs: usize, expected_total: usize, file_total: usize },
     #[error(
         "{path}: {extra} floats are left after the last layer (cfg expects {expected_total}, file has {file_total}): \
          the weights are for a bigger network than the cfg describes"
     )]
-    TooLong {
+    TooLong { path: String, extra: usize, expected_total: usize, file_total: usize },
+}
+
+/// A PyTorch checkpoint that cannot be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum PytorchError {
+    #[error("cannot read {path} as a PyTorch checkpoint: {source}")]
+    Read {
         path: String,
-        extra: usize,
-        expected_total: usize,
-        file_total: usize,
+        #[source]
+        source: burn::store::pytorch_reader::PytorchError,
     },
+    #[error("{path}: --key {key} is not a top-level entry holding tensors (top-level entries: {available:?})")]
+    KeyNotFound { path: String, key: String, available: Vec<String> },
+    #[error("{path}: no weight tensors found{}", entry.as_ref().map_or(String::new(), |e| format!(" under `{e}`")))]
+    NoWeights { path: String, entry: Option<String> },
+    #[error("cannot read tensor {key}: {source}")]
+    Tensor {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tensor {key} has dtype {dtype:?}; weights must be floating point")]
+    DType { key: String, dtype: String },
+    #[error("bad --remap rule `{rule}`: {reason}")]
+    Remap { rule: String, reason: String },
+    #[error("cannot infer the architecture: {0}; pass --cfg PATH or --arch")]
+    Architecture(String),
+    #[error("--classes {given} disagrees with the checkpoint's head, which has {found} classes")]
+    Classes { given: usize, found: usize },
+    #[error("the checkpoint's weights do not map onto the network:\n{0}")]
+    Unmapped(String),
+}
+
+/// A converted `.bpk` file that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum BurnpackError {
+    #[error("cannot read burnpack {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path} was not written by `yolov3 import` (no `{key}` metadata)")]
+    NotOurs { path: String, key: &'static str },
+    #[error("{path}: stored cfg is invalid: {source}")]
+    Cfg {
+        path: String,
+        #[source]
+        source: yolo_model::cfg::CfgError,
+    },
+    #[error("cannot write burnpack {path}: {message}")]
+    Write { path: String, message: String },
 }

@@ -4,9 +4,11 @@
 //! - [`report`]: the one apply-and-report path every format goes through;
 //! - [`names`]: the native weight names, spelled once.
 
+pub mod bpk;
 pub mod darknet;
 pub mod error;
 pub mod names;
+pub mod pytorch;
 pub mod report;
 
 use std::path::Path;
@@ -15,7 +17,7 @@ use burn::tensor::Device;
 use yolo_model::{Yolo, YoloConfig};
 
 pub use darknet::{DarknetHeader, DarknetWeights};
-pub use error::{DarknetError, ImportError};
+pub use error::{BurnpackError, DarknetError, ImportError, PytorchError};
 pub use report::{ApplyReport, ShapeMismatch};
 
 /// A model with its weights loaded, and how that went.
@@ -36,18 +38,11 @@ pub struct ImportReport {
 
 /// Reads a whole file, with the path in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
-    std::fs::read(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })
 }
 
 /// Loads a darknet `.weights` file for `config` (darknet numerics belong in `config`).
-pub fn load_darknet(
-    path: &Path,
-    config: YoloConfig,
-    device: &Device,
-) -> Result<Imported, ImportError> {
+pub fn load_darknet(path: &Path, config: YoloConfig, device: &Device) -> Result<Imported, ImportError> {
     let bytes = read_file(path)?;
     load_darknet_bytes(&path.display().to_string(), &bytes, config, device)
 }
@@ -62,13 +57,6 @@ pub fn load_darknet_bytes(
     let source = source.to_string();
     let weights = darknet::read_weights(&source, bytes, &config.spec)?;
     let mut model = Yolo::new(config, device);
-    let apply = report::apply(&mut model, weights.tensors, false)?;
-    Ok(Imported {
-        model,
-        report: ImportReport {
-            source,
-            darknet: Some(weights.header),
-            apply,
-        },
-    })
+    let apply = report::apply(&mut model, weights.tensors, Vec::new(), &|_| Vec::new(), false)?;
+    Ok(Imported { model, report: ImportReport { source, darknet: Some(weights.header), apply } })
 }

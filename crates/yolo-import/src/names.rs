@@ -27,6 +27,22 @@ impl Param {
     }
 }
 
+/// Parses a native key back into its layer and parameter.
+pub fn parse(key: &str) -> Option<(usize, Param)> {
+    let layer = layer_of(key)?;
+    let rest = key.strip_prefix(&format!("layers.{layer}."))?;
+    let param = match rest {
+        "conv.weight" => Param::ConvWeight,
+        "conv.bias" => Param::ConvBias,
+        "bn.gamma" => Param::BnGamma,
+        "bn.beta" => Param::BnBeta,
+        "bn.running_mean" => Param::BnMean,
+        "bn.running_var" => Param::BnVar,
+        _ => return None,
+    };
+    Some((layer, param))
+}
+
 /// The cfg layer index of a native key (`layers.{i}.…`), for messages.
 pub fn layer_of(key: &str) -> Option<usize> {
     key.strip_prefix("layers.")?.split('.').next()?.parse().ok()

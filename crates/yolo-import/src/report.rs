@@ -34,56 +34,43 @@ pub struct ApplyReport {
     pub mismatches: Vec<ShapeMismatch>,
     /// Data type or data errors, already formatted by burn-store.
     pub errors: Vec<String>,
+    /// Extra lines for a failure message: closest candidates, the closest dialect.
+    pub hints: Vec<String>,
 }
 
 impl ApplyReport {
     /// Everything the model needs was loaded and nothing given went unused.
     pub fn is_complete(&self) -> bool {
-        self.missing.is_empty()
-            && self.unused.is_empty()
-            && self.mismatches.is_empty()
-            && self.errors.is_empty()
+        self.missing.is_empty() && self.unused.is_empty() && self.mismatches.is_empty() && self.errors.is_empty()
     }
 
     /// A readable list of what went wrong, grouped by layer, first problems first.
     pub fn problems(&self) -> String {
         let mut out = String::new();
         if let Some(first) = self.mismatches.first() {
-            let layer = first
-                .layer
-                .map_or_else(String::new, |l| format!(" (layer {l})"));
+            let layer = first.layer.map_or_else(String::new, |l| format!(" (layer {l})"));
             let _ = writeln!(
                 out,
                 "  first shape mismatch{layer}: {} expects {:?}, found {:?}",
                 first.key, first.expected, first.found
             );
             for m in self.mismatches.iter().skip(1).take(9) {
-                let _ = writeln!(
-                    out,
-                    "  shape mismatch: {} expects {:?}, found {:?}",
-                    m.key, m.expected, m.found
-                );
+                let _ = writeln!(out, "  shape mismatch: {} expects {:?}, found {:?}", m.key, m.expected, m.found);
             }
             if self.mismatches.len() > 10 {
-                let _ = writeln!(
-                    out,
-                    "  ... {} shape mismatches in all",
-                    self.mismatches.len()
-                );
+                let _ = writeln!(out, "  ... {} shape mismatches in all", self.mismatches.len());
             }
         }
         for (label, keys) in [("missing", &self.missing), ("unexpected", &self.unused)] {
             for (group, members) in group_by_layer(keys) {
-                let _ = writeln!(
-                    out,
-                    "  {label} {} key(s) under {group}: {}",
-                    members.len(),
-                    members.join(", ")
-                );
+                let _ = writeln!(out, "  {label} {} key(s) under {group}: {}", members.len(), members.join(", "));
             }
         }
         for e in &self.errors {
             let _ = writeln!(out, "  {e}");
+        }
+        for h in &self.hints {
+            let _ = writeln!(out, "  {h}");
         }
         out
     }
@@ -94,10 +81,7 @@ fn group_by_layer(keys: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in keys {
         let (group, leaf) = match layer_of(key) {
-            Some(l) => (
-                format!("layers.{l}"),
-                key[format!("layers.{l}.").len()..].to_string(),
-            ),
+            Some(l) => (format!("layers.{l}"), key[format!("layers.{l}.").len()..].to_string()),
             None => match key.rsplit_once('.') {
                 Some((g, leaf)) => (g.to_string(), leaf.to_string()),
                 None => (String::new(), key.clone()),
@@ -113,29 +97,25 @@ fn group_by_layer(keys: &[String]) -> BTreeMap<String, Vec<String>> {
 /// Fails, leaving nothing half-applied visible to the caller, unless every model tensor was
 /// given and every given tensor was used; `allow_partial` accepts missing and unused tensors
 /// (never shape mismatches) and reports them.
+/// `foreign` are source keys that never became native names (reported as unexpected), and
+/// `hints` explains near misses when the result is refused.
 pub fn apply(
     model: &mut Yolo,
     tensors: Vec<PackTensor>,
+    foreign: Vec<String>,
+    hints: &dyn Fn(&ApplyReport) -> Vec<String>,
     allow_partial: bool,
 ) -> Result<ApplyReport, ImportError> {
     let result = model.apply(tensors, None, None, false);
     let mut report = ApplyReport {
         applied: result.applied.len(),
-        missing: result
-            .missing
-            .iter()
-            .map(|(path, _)| path.clone())
-            .collect(),
-        unused: result.unused.clone(),
+        missing: result.missing.iter().map(|(path, _)| path.clone()).collect(),
+        unused: result.unused.iter().cloned().chain(foreign).collect(),
         ..ApplyReport::default()
     };
     for error in &result.errors {
         match error {
-            ApplyError::ShapeMismatch {
-                path,
-                expected,
-                found,
-            } => report.mismatches.push(ShapeMismatch {
+            ApplyError::ShapeMismatch { path, expected, found } => report.mismatches.push(ShapeMismatch {
                 key: path.clone(),
                 layer: layer_of(path),
                 expected: expected.to_vec(),
@@ -150,6 +130,7 @@ pub fn apply(
     if acceptable {
         Ok(report)
     } else {
+        report.hints = hints(&report);
         Err(ImportError::Mismatch(Box::new(report)))
     }
 }

@@ -33,11 +33,7 @@ pub struct Numerics {
 
 impl Numerics {
     /// Darknet semantics as OpenCV's darknet importer implements them.
-    pub const DARKNET: Self = Self {
-        bn_eps: 1e-6,
-        maxpool_fill: PadFill::NegInf,
-        decode: DecodeStyle::Classic,
-    };
+    pub const DARKNET: Self = Self { bn_eps: 1e-6, maxpool_fill: PadFill::NegInf, decode: DecodeStyle::Classic };
 }
 
 /// The three standard architectures, whose cfgs are built in.
@@ -100,5 +96,49 @@ impl YoloConfig {
 
     pub fn builtin(arch: Arch) -> Self {
         Self::new(arch.spec(), Numerics::DARKNET)
+    }
+}
+
+impl Numerics {
+    /// `bn_eps=1e-5;maxpool_fill=zero;decode=classic`: stored in converted files.
+    pub fn to_text(&self) -> String {
+        let fill = match self.maxpool_fill {
+            PadFill::NegInf => "neg_inf",
+            PadFill::Zero => "zero",
+        };
+        let decode = match self.decode {
+            DecodeStyle::Classic => "classic",
+            DecodeStyle::Yolov5 => "yolov5",
+        };
+        format!("bn_eps={:e};maxpool_fill={fill};decode={decode}", self.bn_eps)
+    }
+
+    /// Parses [`Numerics::to_text`]'s output.
+    pub fn from_text(text: &str) -> Option<Numerics> {
+        let (mut eps, mut fill, mut decode) = (None, None, None);
+        for part in text.split(';') {
+            match part.split_once('=')? {
+                ("bn_eps", v) => eps = v.parse::<f64>().ok().filter(|e| e.is_finite() && *e > 0.0),
+                ("maxpool_fill", "neg_inf") => fill = Some(PadFill::NegInf),
+                ("maxpool_fill", "zero") => fill = Some(PadFill::Zero),
+                ("decode", "classic") => decode = Some(DecodeStyle::Classic),
+                ("decode", "yolov5") => decode = Some(DecodeStyle::Yolov5),
+                _ => return None,
+            }
+        }
+        Some(Numerics { bn_eps: eps?, maxpool_fill: fill?, decode: decode? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numerics_text_round_trips() {
+        let n = Numerics { bn_eps: 1e-3, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Yolov5 };
+        assert_eq!(Numerics::from_text(&n.to_text()), Some(n));
+        assert_eq!(Numerics::from_text(&Numerics::DARKNET.to_text()), Some(Numerics::DARKNET));
+        assert_eq!(Numerics::from_text("bn_eps=x;maxpool_fill=zero;decode=classic"), None);
     }
 }

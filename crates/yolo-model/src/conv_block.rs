@@ -23,25 +23,12 @@ impl ConvBlock {
     pub fn new(spec: &ConvSpec, bn_eps: f64, device: &Device) -> Self {
         let conv = Conv2dConfig::new([spec.in_channels, spec.filters], [spec.size, spec.size])
             .with_stride([spec.stride, spec.stride])
-            .with_padding(PaddingConfig2d::Explicit(
-                spec.padding,
-                spec.padding,
-                spec.padding,
-                spec.padding,
-            ))
+            .with_padding(PaddingConfig2d::Explicit(spec.padding, spec.padding, spec.padding, spec.padding))
             .with_groups(spec.groups)
             .with_bias(!spec.batch_normalize)
             .init(device);
-        let bn = spec.batch_normalize.then(|| {
-            BatchNormConfig::new(spec.filters)
-                .with_epsilon(bn_eps)
-                .init(device)
-        });
-        Self {
-            conv,
-            bn,
-            activation: spec.activation,
-        }
+        let bn = spec.batch_normalize.then(|| BatchNormConfig::new(spec.filters).with_epsilon(bn_eps).init(device));
+        Self { conv, bn, activation: spec.activation }
     }
 
     /// # Shapes

@@ -28,16 +28,10 @@ pub fn decode_head(map: Tensor<4>, head: &HeadGeometry<'_>, style: DecodeStyle) 
     let d = 5 + head.classes;
     let n = a * gh * gw;
     let device = map.device();
-    let raw = map
-        .reshape([b, a, d, gh * gw])
-        .swap_dims(2, 3)
-        .reshape([b, n, d]);
+    let raw = map.reshape([b, a, d, gh * gw]).swap_dims(2, 3).reshape([b, n, d]);
 
     // Per-row constants, built once on the host: cell offsets, anchors, and strides.
-    let (sx, sy) = (
-        head.input_hw[1] as f32 / gw as f32,
-        head.input_hw[0] as f32 / gh as f32,
-    );
+    let (sx, sy) = (head.input_hw[1] as f32 / gw as f32, head.input_hw[0] as f32 / gh as f32);
     let mut grid = Vec::with_capacity(n * 2);
     let mut anchor = Vec::with_capacity(n * 2);
     for [aw, ah] in head.anchors {

@@ -28,14 +28,8 @@ pub struct Yolo {
 pub enum InputError {
     #[error("input has {found} channels, the network expects {expected}")]
     Channels { expected: usize, found: usize },
-    #[error(
-        "input size {height}x{width} is not a positive multiple of the network stride {stride}"
-    )]
-    Size {
-        height: usize,
-        width: usize,
-        stride: usize,
-    },
+    #[error("input size {height}x{width} is not a positive multiple of the network stride {stride}")]
+    Size { height: usize, width: usize, stride: usize },
 }
 
 impl Yolo {
@@ -58,11 +52,7 @@ impl Yolo {
                 _ => {}
             }
         }
-        Self {
-            layers,
-            config,
-            keep,
-        }
+        Self { layers, config, keep }
     }
 
     pub fn config(&self) -> &YoloConfig {
@@ -74,18 +64,11 @@ impl Yolo {
         let spec = &self.config.spec;
         let [_, c, h, w] = dims;
         if c != spec.channels {
-            return Err(InputError::Channels {
-                expected: spec.channels,
-                found: c,
-            });
+            return Err(InputError::Channels { expected: spec.channels, found: c });
         }
         let stride = spec.max_stride;
         if h == 0 || w == 0 || h % stride != 0 || w % stride != 0 {
-            return Err(InputError::Size {
-                height: h,
-                width: w,
-                stride,
-            });
+            return Err(InputError::Size { height: h, width: w, stride });
         }
         Ok(())
     }
@@ -109,16 +92,8 @@ impl Yolo {
                 LayerSpec::Upsample { stride } => upsample_nearest(x, *stride),
                 LayerSpec::Shortcut { from } => x + output(&saved, *from, i),
                 LayerSpec::Route { layers } => {
-                    let parts: Vec<Tensor<4>> = layers
-                        .iter()
-                        .map(|&l| {
-                            if l + 1 == i {
-                                x.clone()
-                            } else {
-                                output(&saved, l, i)
-                            }
-                        })
-                        .collect();
+                    let parts: Vec<Tensor<4>> =
+                        layers.iter().map(|&l| if l + 1 == i { x.clone() } else { output(&saved, l, i) }).collect();
                     if parts.len() == 1 {
                         parts.into_iter().next().unwrap_or(x)
                     } else {
@@ -153,11 +128,7 @@ impl Yolo {
             .into_iter()
             .zip(spec.heads())
             .map(|(map, (_, yolo))| {
-                let geometry = HeadGeometry {
-                    input_hw: [h, w],
-                    anchors: &yolo.anchors,
-                    classes: yolo.classes,
-                };
+                let geometry = HeadGeometry { input_hw: [h, w], anchors: &yolo.anchors, classes: yolo.classes };
                 decode_head(map, &geometry, self.config.numerics.decode)
             })
             .collect();

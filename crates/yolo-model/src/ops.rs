@@ -20,10 +20,7 @@ pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
     let (x, after) = match fill {
         PadFill::Zero if after > before => {
             let extra = after - before;
-            (
-                x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)),
-                before,
-            )
+            (x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)), before)
         }
         _ => (x, after),
     };
@@ -42,7 +39,5 @@ pub fn upsample_nearest(x: Tensor<4>, stride: usize) -> Tensor<4> {
         return x;
     }
     let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .expand([b, c, h, stride, w, stride])
-        .reshape([b, c, h * stride, w * stride])
+    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, stride, w, stride]).reshape([b, c, h * stride, w * stride])
 }

@@ -25,10 +25,7 @@ pub struct PostprocessConfig {
 
 impl Default for PostprocessConfig {
     fn default() -> Self {
-        Self {
-            conf: 0.25,
-            iou: 0.45,
-        }
+        Self { conf: 0.25, iou: 0.45 }
     }
 }
 
@@ -50,23 +47,15 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
         for class_id in 0..classes {
             let score = obj * row[5 + class_id];
             if score >= config.conf {
-                candidates.push((
-                    index,
-                    Detection {
-                        bbox,
-                        score,
-                        class_id,
-                    },
-                ));
+                candidates.push((index, Detection { bbox, score, class_id }));
             }
         }
     }
     candidates.sort_by(|(ia, a), (ib, b)| b.score.total_cmp(&a.score).then(ia.cmp(ib)));
     let mut kept: Vec<Detection> = Vec::new();
     for (_, candidate) in candidates {
-        let suppressed = kept.iter().any(|k| {
-            k.class_id == candidate.class_id && iou(&k.bbox, &candidate.bbox) > config.iou
-        });
+        let suppressed =
+            kept.iter().any(|k| k.class_id == candidate.class_id && iou(&k.bbox, &candidate.bbox) > config.iou);
         if !suppressed {
             kept.push(candidate);
         }
@@ -101,14 +90,7 @@ mod tests {
     #[test]
     fn threshold_is_on_objectness_times_class() {
         let rows = row(50.0, 50.0, 20.0, 20.0, 0.5, &[0.6, 0.4]);
-        let dets = detect(
-            &rows,
-            7,
-            &PostprocessConfig {
-                conf: 0.25,
-                iou: 0.45,
-            },
-        );
+        let dets = detect(&rows, 7, &PostprocessConfig { conf: 0.25, iou: 0.45 });
         assert_eq!(dets.len(), 1);
         assert_eq!(dets[0].class_id, 0);
         assert!((dets[0].score - 0.3).abs() < 1e-6);
@@ -135,10 +117,7 @@ mod tests {
 
     #[test]
     fn iou_of_known_boxes() {
-        assert_eq!(
-            iou(&[0.0, 0.0, 10.0, 10.0], &[5.0, 0.0, 15.0, 10.0]),
-            50.0 / 150.0
-        );
+        assert_eq!(iou(&[0.0, 0.0, 10.0, 10.0], &[5.0, 0.0, 15.0, 10.0]), 50.0 / 150.0);
         assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[2.0, 2.0, 3.0, 3.0]), 0.0);
         assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
     }

@@ -14,11 +14,7 @@ pub struct CfgError {
 
 impl CfgError {
     pub(crate) fn new(source: &str, line: usize, kind: CfgErrorKind) -> Self {
-        Self {
-            source_name: source.to_string(),
-            line,
-            kind,
-        }
+        Self { source_name: source.to_string(), line, kind }
     }
 }
 
@@ -38,55 +34,25 @@ pub enum CfgErrorKind {
     #[error("unsupported key `{key}` in [{section}]")]
     UnsupportedKey { section: String, key: String },
     #[error("`{key}={value}`: expected {expected}")]
-    BadValue {
-        key: String,
-        value: String,
-        expected: &'static str,
-    },
+    BadValue { key: String, value: String, expected: &'static str },
     #[error("[{section}] needs `{key}`")]
     MissingKey { section: String, key: &'static str },
     #[error("unsupported value `{key}={value}` (supported: {supported})")]
-    Unsupported {
-        key: String,
-        value: String,
-        supported: &'static str,
-    },
+    Unsupported { key: String, value: String, supported: &'static str },
     #[error("layer {layer} refers to layer {target}, which is not an earlier layer")]
     BadReference { layer: usize, target: i64 },
     #[error("layer {layer}: shortcut adds {found} channels to {expected} channels")]
-    ShortcutChannels {
-        layer: usize,
-        expected: usize,
-        found: usize,
-    },
+    ShortcutChannels { layer: usize, expected: usize, found: usize },
     #[error("layer {layer}: route joins maps of different sizes ({first:?} vs {other:?})")]
-    RouteSizes {
-        layer: usize,
-        first: [usize; 2],
-        other: [usize; 2],
-    },
+    RouteSizes { layer: usize, first: [usize; 2], other: [usize; 2] },
     #[error("layer {layer}: [yolo] must follow a [convolutional] layer")]
     YoloInput { layer: usize },
-    #[error(
-        "layer {layer}: head conv has filters={filters} but len(mask)*(classes+5) = {expected}"
-    )]
-    HeadFilters {
-        layer: usize,
-        filters: usize,
-        expected: usize,
-    },
+    #[error("layer {layer}: head conv has filters={filters} but len(mask)*(classes+5) = {expected}")]
+    HeadFilters { layer: usize, filters: usize, expected: usize },
     #[error("layer {layer}: mask index {index} is out of range for {anchors} anchors")]
-    MaskOutOfRange {
-        layer: usize,
-        index: usize,
-        anchors: usize,
-    },
+    MaskOutOfRange { layer: usize, index: usize, anchors: usize },
     #[error("layer {layer}: [yolo] layers disagree on classes ({first} vs {other})")]
-    ClassesDiffer {
-        layer: usize,
-        first: usize,
-        other: usize,
-    },
+    ClassesDiffer { layer: usize, first: usize, other: usize },
     #[error("the network has no [yolo] layer")]
     NoYoloLayer,
     #[error("the network has no layers after [net]")]

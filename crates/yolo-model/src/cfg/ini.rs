@@ -32,49 +32,22 @@ pub fn parse_sections(source: &str, text: &str) -> Result<Vec<Section>, CfgError
         }
         if let Some(rest) = content.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {
-                return Err(CfgError::new(
-                    source,
-                    line,
-                    CfgErrorKind::Syntax(raw.trim().into()),
-                ));
+                return Err(CfgError::new(source, line, CfgErrorKind::Syntax(raw.trim().into())));
             };
-            sections.push(Section {
-                name: name.trim().to_ascii_lowercase(),
-                line,
-                entries: Vec::new(),
-            });
+            sections.push(Section { name: name.trim().to_ascii_lowercase(), line, entries: Vec::new() });
             continue;
         }
         let Some((key, value)) = content.split_once('=') else {
-            return Err(CfgError::new(
-                source,
-                line,
-                CfgErrorKind::Syntax(raw.trim().into()),
-            ));
+            return Err(CfgError::new(source, line, CfgErrorKind::Syntax(raw.trim().into())));
         };
         let Some(section) = sections.last_mut() else {
-            return Err(CfgError::new(
-                source,
-                line,
-                CfgErrorKind::KeyOutsideSection(key.trim().into()),
-            ));
+            return Err(CfgError::new(source, line, CfgErrorKind::KeyOutsideSection(key.trim().into())));
         };
         let key = key.trim().to_ascii_lowercase();
         if let Some(previous) = section.entries.iter().find(|e| e.key == key) {
-            return Err(CfgError::new(
-                source,
-                line,
-                CfgErrorKind::DuplicateKey {
-                    key,
-                    first_line: previous.line,
-                },
-            ));
+            return Err(CfgError::new(source, line, CfgErrorKind::DuplicateKey { key, first_line: previous.line }));
         }
-        section.entries.push(Entry {
-            key,
-            value: value.trim().to_string(),
-            line,
-        });
+        section.entries.push(Entry { key, value: value.trim().to_string(), line });
     }
     Ok(sections)
 }
@@ -88,14 +61,7 @@ mod tests {
         let text = "# top\n[net]\nwidth = 416 # comment\n\n[convolutional]\nfilters=16\n";
         let sections = parse_sections("t.cfg", text).expect("parses");
         assert_eq!(sections.len(), 2);
-        assert_eq!(
-            sections[0].entries[0],
-            Entry {
-                key: "width".into(),
-                value: "416".into(),
-                line: 3
-            }
-        );
+        assert_eq!(sections[0].entries[0], Entry { key: "width".into(), value: "416".into(), line: 3 });
         assert_eq!(sections[1].line, 5);
     }
 

@@ -5,6 +5,7 @@
 //! [`CfgError`] naming the file and line. Keys that only matter for training are accepted and
 //! ignored; keys that would change inference and that we do not implement are refused.
 
+mod edit;
 mod error;
 mod ini;
 mod spec;
@@ -98,13 +99,7 @@ const YOLO_TRAINING_KEYS: &[&str] = &[
 /// Parses and validates cfg `text`; `source` names it in errors (a path or `builtin:yolov3`).
 pub fn parse(source: &str, text: &str) -> Result<NetworkSpec, CfgError> {
     let sections = ini::parse_sections(source, text)?;
-    Builder {
-        source,
-        out_channels: Vec::new(),
-        factors: Vec::new(),
-        layers: Vec::new(),
-    }
-    .build(sections)
+    Builder { source, out_channels: Vec::new(), factors: Vec::new(), layers: Vec::new() }.build(sections)
 }
 
 /// Reads one section's keys, refusing unknown ones.
@@ -120,10 +115,7 @@ impl<'a> Keys<'a> {
             if !known.contains(&k) && !ignored.contains(&k) {
                 return Err(self.err(
                     entry.line,
-                    CfgErrorKind::UnsupportedKey {
-                        section: self.section.name.clone(),
-                        key: entry.key.clone(),
-                    },
+                    CfgErrorKind::UnsupportedKey { section: self.section.name.clone(), key: entry.key.clone() },
                 ));
             }
         }
@@ -139,23 +131,13 @@ impl<'a> Keys<'a> {
     }
 
     fn bad(&self, e: &Entry, expected: &'static str) -> CfgError {
-        self.err(
-            e.line,
-            CfgErrorKind::BadValue {
-                key: e.key.clone(),
-                value: e.value.clone(),
-                expected,
-            },
-        )
+        self.err(e.line, CfgErrorKind::BadValue { key: e.key.clone(), value: e.value.clone(), expected })
     }
 
     fn usize_or(&self, key: &'static str, default: usize) -> Result<usize, CfgError> {
         match self.entry(key) {
             None => Ok(default),
-            Some(e) => e
-                .value
-                .parse()
-                .map_err(|_| self.bad(e, "a non-negative integer")),
+            Some(e) => e.value.parse().map_err(|_| self.bad(e, "a non-negative integer")),
         }
     }
 
@@ -163,20 +145,11 @@ impl<'a> Keys<'a> {
         let value = match (self.entry(key), default) {
             (None, Some(d)) => return Ok(d),
             (None, None) => {
-                return Err(self.err(
-                    self.section.line,
-                    CfgErrorKind::MissingKey {
-                        section: self.section.name.clone(),
-                        key,
-                    },
-                ))
+                return Err(
+                    self.err(self.section.line, CfgErrorKind::MissingKey { section: self.section.name.clone(), key })
+                )
             }
-            (Some(e), _) => (
-                e,
-                e.value
-                    .parse::<usize>()
-                    .map_err(|_| self.bad(e, "a positive integer"))?,
-            ),
+            (Some(e), _) => (e, e.value.parse::<usize>().map_err(|_| self.bad(e, "a positive integer"))?),
         };
         if value.1 == 0 {
             return Err(self.bad(value.0, "a positive integer"));
@@ -189,10 +162,7 @@ impl<'a> Keys<'a> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<i64>()
-                    .map_err(|_| self.bad(e, "a comma-separated list of integers"))
-            })
+            .map(|s| s.parse::<i64>().map_err(|_| self.bad(e, "a comma-separated list of integers")))
             .collect()
     }
 
@@ -201,10 +171,7 @@ impl<'a> Keys<'a> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<f32>()
-                    .map_err(|_| self.bad(e, "a comma-separated list of numbers"))
-            })
+            .map(|s| s.parse::<f32>().map_err(|_| self.bad(e, "a comma-separated list of numbers")))
             .collect()
     }
 }
@@ -223,16 +190,9 @@ impl<'a> Builder<'a> {
             return Err(CfgError::new(self.source, 1, CfgErrorKind::Empty));
         };
         if net.name != "net" && net.name != "network" {
-            return Err(CfgError::new(
-                self.source,
-                net.line,
-                CfgErrorKind::NetNotFirst(net.name.clone()),
-            ));
+            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NetNotFirst(net.name.clone())));
         }
-        let keys = Keys {
-            source: self.source,
-            section: net,
-        };
+        let keys = Keys { source: self.source, section: net };
         keys.check_known(&["width", "height", "channels"], NET_TRAINING_KEYS)?;
         let width = keys.positive("width", Some(416))?;
         let height = keys.positive("height", Some(416))?;
@@ -244,10 +204,7 @@ impl<'a> Builder<'a> {
         let mut classes: Option<usize> = None;
         for section in rest {
             let index = self.layers.len();
-            let keys = Keys {
-                source: self.source,
-                section,
-            };
+            let keys = Keys { source: self.source, section };
             let (in_c, in_f) = match index {
                 0 => (channels, (1, 1)),
                 _ => (self.out_channels[index - 1], self.factors[index - 1]),
@@ -263,11 +220,7 @@ impl<'a> Builder<'a> {
                     let size = keys.positive("size", Some(1))?;
                     let stride = keys.positive("stride", Some(size))?;
                     let padding = keys.usize_or("padding", size - 1)?;
-                    let spec = MaxPoolSpec {
-                        size,
-                        stride,
-                        padding,
-                    };
+                    let spec = MaxPoolSpec { size, stride, padding };
                     (LayerSpec::MaxPool(spec), in_c, (in_f.0 * stride, in_f.1))
                 }
                 "shortcut" => {
@@ -285,13 +238,7 @@ impl<'a> Builder<'a> {
                         }
                     }
                     let e = keys.entry("from").ok_or_else(|| {
-                        keys.err(
-                            section.line,
-                            CfgErrorKind::MissingKey {
-                                section: section.name.clone(),
-                                key: "from",
-                            },
-                        )
+                        keys.err(section.line, CfgErrorKind::MissingKey { section: section.name.clone(), key: "from" })
                     })?;
                     let from = match keys.ints(e)?.as_slice() {
                         [one] => self.resolve(e, index, *one)?,
@@ -324,20 +271,14 @@ impl<'a> Builder<'a> {
                     let e = keys.entry("layers").ok_or_else(|| {
                         keys.err(
                             section.line,
-                            CfgErrorKind::MissingKey {
-                                section: section.name.clone(),
-                                key: "layers",
-                            },
+                            CfgErrorKind::MissingKey { section: section.name.clone(), key: "layers" },
                         )
                     })?;
                     let raw = keys.ints(e)?;
                     if raw.is_empty() {
                         return Err(keys.bad(e, "at least one layer index"));
                     }
-                    let layers = raw
-                        .iter()
-                        .map(|&r| self.resolve(e, index, r))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let layers = raw.iter().map(|&r| self.resolve(e, index, r)).collect::<Result<Vec<_>, _>>()?;
                     let first = self.factors[layers[0]];
                     for &l in &layers[1..] {
                         if self.factors[l] != first {
@@ -357,11 +298,7 @@ impl<'a> Builder<'a> {
                 "upsample" => {
                     keys.check_known(&["stride"], &[])?;
                     let stride = keys.positive("stride", Some(2))?;
-                    (
-                        LayerSpec::Upsample { stride },
-                        in_c,
-                        (in_f.0, in_f.1 * stride),
-                    )
+                    (LayerSpec::Upsample { stride }, in_c, (in_f.0, in_f.1 * stride))
                 }
                 "yolo" => {
                     let spec = self.yolo(&keys, index)?;
@@ -370,11 +307,7 @@ impl<'a> Builder<'a> {
                         Some(first) if first != spec.classes => {
                             return Err(keys.err(
                                 section.line,
-                                CfgErrorKind::ClassesDiffer {
-                                    layer: index,
-                                    first,
-                                    other: spec.classes,
-                                },
+                                CfgErrorKind::ClassesDiffer { layer: index, first, other: spec.classes },
                             ))
                         }
                         Some(_) => {}
@@ -394,11 +327,7 @@ impl<'a> Builder<'a> {
             self.factors.push(reduce(out_f));
         }
         if classes.is_none() {
-            return Err(CfgError::new(
-                self.source,
-                net.line,
-                CfgErrorKind::NoYoloLayer,
-            ));
+            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NoYoloLayer));
         }
         let strides: Vec<usize> = self.factors.iter().map(|&(n, d)| (n / d).max(1)).collect();
         let max_stride = self.factors.iter().map(|&(n, _)| n).max().unwrap_or(1);
@@ -415,24 +344,11 @@ impl<'a> Builder<'a> {
 
     fn conv(&self, keys: &Keys<'_>, in_channels: usize) -> Result<ConvSpec, CfgError> {
         keys.check_known(
-            &[
-                "batch_normalize",
-                "filters",
-                "size",
-                "stride",
-                "pad",
-                "padding",
-                "activation",
-                "groups",
-            ],
+            &["batch_normalize", "filters", "size", "stride", "pad", "padding", "activation", "groups"],
             &[],
         )?;
         let size = keys.positive("size", Some(1))?;
-        let padding = if keys.usize_or("pad", 0)? != 0 {
-            size / 2
-        } else {
-            keys.usize_or("padding", 0)?
-        };
+        let padding = if keys.usize_or("pad", 0)? != 0 { size / 2 } else { keys.usize_or("padding", 0)? };
         let groups = keys.positive("groups", Some(1))?;
         let filters = keys.positive("filters", None)?;
         if in_channels % groups != 0 || filters % groups != 0 {
@@ -473,41 +389,22 @@ impl<'a> Builder<'a> {
     }
 
     fn yolo(&self, keys: &Keys<'_>, index: usize) -> Result<YoloSpec, CfgError> {
-        keys.check_known(
-            &["mask", "anchors", "classes", "num", "scale_x_y"],
-            YOLO_TRAINING_KEYS,
-        )?;
+        keys.check_known(&["mask", "anchors", "classes", "num", "scale_x_y"], YOLO_TRAINING_KEYS)?;
         if let Some(e) = keys.entry("scale_x_y") {
             if e.value.parse::<f32>().ok() != Some(1.0) {
                 return Err(keys.err(
                     e.line,
-                    CfgErrorKind::Unsupported {
-                        key: e.key.clone(),
-                        value: e.value.clone(),
-                        supported: "1.0",
-                    },
+                    CfgErrorKind::Unsupported { key: e.key.clone(), value: e.value.clone(), supported: "1.0" },
                 ));
             }
         }
         let classes = keys.positive("classes", Some(20))?;
         let anchors_entry = keys.entry("anchors").ok_or_else(|| {
-            keys.err(
-                keys.section.line,
-                CfgErrorKind::MissingKey {
-                    section: "yolo".into(),
-                    key: "anchors",
-                },
-            )
+            keys.err(keys.section.line, CfgErrorKind::MissingKey { section: "yolo".into(), key: "anchors" })
         })?;
         let flat = keys.floats(anchors_entry)?;
-        if flat.len() % 2 != 0
-            || flat.is_empty()
-            || flat.iter().any(|v| !(v.is_finite() && *v > 0.0))
-        {
-            return Err(keys.bad(
-                anchors_entry,
-                "an even number of positive numbers (w,h pairs)",
-            ));
+        if flat.len() % 2 != 0 || flat.is_empty() || flat.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(keys.bad(anchors_entry, "an even number of positive numbers (w,h pairs)"));
         }
         let all: Vec<[f32; 2]> = flat.chunks(2).map(|p| [p[0], p[1]]).collect();
         let num = keys.positive("num", Some(all.len()))?;
@@ -522,14 +419,9 @@ impl<'a> Builder<'a> {
                 for m in keys.ints(e)? {
                     let m = usize::try_from(m).map_err(|_| keys.bad(e, "anchor indices"))?;
                     if m >= num {
-                        return Err(keys.err(
-                            e.line,
-                            CfgErrorKind::MaskOutOfRange {
-                                layer: index,
-                                index: m,
-                                anchors: num,
-                            },
-                        ));
+                        return Err(
+                            keys.err(e.line, CfgErrorKind::MaskOutOfRange { layer: index, index: m, anchors: num })
+                        );
                     }
                     out.push(m);
                 }
@@ -547,31 +439,17 @@ impl<'a> Builder<'a> {
         if head.filters != expected {
             return Err(keys.err(
                 keys.section.line,
-                CfgErrorKind::HeadFilters {
-                    layer: index - 1,
-                    filters: head.filters,
-                    expected,
-                },
+                CfgErrorKind::HeadFilters { layer: index - 1, filters: head.filters, expected },
             ));
         }
-        Ok(YoloSpec {
-            anchors: mask.iter().map(|&m| all[m]).collect(),
-            classes,
-        })
+        Ok(YoloSpec { anchors: mask.iter().map(|&m| all[m]).collect(), classes })
     }
 
     /// Resolves a darknet layer reference (negative = relative) to an earlier absolute index.
     fn resolve(&self, entry: &Entry, index: usize, raw: i64) -> Result<usize, CfgError> {
         let target = if raw < 0 { index as i64 + raw } else { raw };
         if target < 0 || target >= index as i64 {
-            return Err(CfgError::new(
-                self.source,
-                entry.line,
-                CfgErrorKind::BadReference {
-                    layer: index,
-                    target,
-                },
-            ));
+            return Err(CfgError::new(self.source, entry.line, CfgErrorKind::BadReference { layer: index, target }));
         }
         Ok(target as usize)
     }

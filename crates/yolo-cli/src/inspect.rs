@@ -1,0 +1,121 @@
+//! `yolov3 inspect`: what a checkpoint holds and how it would be imported, without loading it.
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use yolo_import::pytorch::dialect::Dialect;
+use yolo_import::pytorch::remap::RemapRule;
+use yolo_import::pytorch::{self, ArchChoice, PytorchOptions, PytorchReport};
+use yolo_model::{Arch, YoloConfig};
+
+use crate::args::{ArchArg, CheckpointArgs, DialectArg, FormatArg, InspectArgs};
+
+/// Turns the shared checkpoint flags into importer options.
+pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
+    let arch = match (&args.cfg, args.arch) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read cfg {}", path.display()))?;
+            ArchChoice::Cfg(YoloConfig::from_cfg(&path.display().to_string(), &text)?.spec)
+        }
+        (None, Some(a)) => ArchChoice::Builtin(match a {
+            ArchArg::Yolov3 => Arch::Yolov3,
+            ArchArg::Yolov3Tiny => Arch::Yolov3Tiny,
+            ArchArg::Yolov3Spp => Arch::Yolov3Spp,
+        }),
+        (None, None) => ArchChoice::Auto,
+    };
+    let dialect = match args.dialect {
+        DialectArg::Auto => None,
+        DialectArg::Pytorchyolo => Some(Dialect::Pytorchyolo),
+        DialectArg::UltralyticsArchive => Some(Dialect::UltralyticsArchive),
+        DialectArg::Native => Some(Dialect::Native),
+    };
+    let mut remaps = args.remaps.iter().map(|r| RemapRule::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.remap_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read remap file {}", path.display()))?;
+        remaps.extend(RemapRule::parse_file(&text)?);
+    }
+    Ok(PytorchOptions { arch, classes: args.classes, dialect, key: args.key.clone(), remaps, allow_partial: false })
+}
+
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let analysis = pytorch::analyse(&args.checkpoint, &options(&args.source)?)?;
+    let r = &analysis.report;
+    let text = match args.format {
+        FormatArg::Json => {
+            let mut v = to_json(r);
+            v["checkpoint"] = json!(args.checkpoint.display().to_string());
+            v["numerics"] = json!(analysis.config.numerics.to_text());
+            v["tensors"] = r
+                .tensors
+                .iter()
+                .map(|(name, dtype, shape)| json!({"name": name, "dtype": dtype, "shape": shape}))
+                .collect();
+            v.to_string() + "\n"
+        }
+        FormatArg::Text => {
+            let mut out = format!("{}\n", args.checkpoint.display());
+            out.push_str(&summary(r));
+            out.push_str(&format!("  numerics:      {}\n", analysis.config.numerics.to_text()));
+            out.push_str(&format!("  tensors ({}):\n", r.tensors.len()));
+            for (name, dtype, shape) in &r.tensors {
+                out.push_str(&format!("    {name:<48} {dtype:<5} {shape:?}\n"));
+            }
+            out
+        }
+    };
+    use std::io::Write as _;
+    std::io::stdout().write_all(text.as_bytes()).context("writing the report")?;
+    Ok(())
+}
+
+/// The report as indented lines, shared by `import` and `inspect`.
+pub fn summary(r: &PytorchReport) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("  {label:<14} {value}\n"));
+    line("file:", r.format.clone());
+    if let Some(top) = &r.top_level {
+        let entries: Vec<String> = top.iter().map(|e| format!("{} ({})", e.key, e.kind)).collect();
+        line("top level:", entries.join(", "));
+    }
+    line("weights:", format!("{} — {}", r.entry.as_deref().unwrap_or("root"), r.entry_reason));
+    line(
+        "prefixes:",
+        if r.stripped.is_empty() { "none stripped".into() } else { format!("stripped {}", r.stripped.concat()) },
+    );
+    if r.remapped > 0 {
+        line("remapped:", format!("{} keys", r.remapped));
+    }
+    line("dialect:", r.dialect.to_string());
+    if let Some(runner_up) = r.ranking.iter().find(|e| e.dialect != r.dialect.dialect) {
+        line("runner-up:", runner_up.to_string());
+    }
+    line("architecture:", format!("{}; {} classes", r.architecture, r.classes));
+    let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{n} {d}")).collect();
+    line("dtypes:", dtypes.join(", "));
+    line("ignored:", format!("{} num_batches_tracked/profiler buffers", r.ignored_buffers));
+    let mut meta: Vec<String> = r.metadata.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    meta.push(format!("optimizer {}", if r.metadata.optimizer { "present" } else { "absent" }));
+    line("metadata:", meta.join(", "));
+    out
+}
+
+pub fn to_json(r: &PytorchReport) -> Value {
+    json!({
+        "format": r.format,
+        "top_level": r.top_level.as_ref().map(|t| t.iter().map(|e| json!({"key": e.key, "kind": e.kind})).collect::<Vec<_>>()),
+        "weights_entry": r.entry,
+        "weights_reason": r.entry_reason,
+        "prefixes_stripped": r.stripped,
+        "remapped": r.remapped,
+        "dialect": r.dialect.dialect.name(),
+        "dialect_evidence": r.dialect.to_string(),
+        "dialect_ranking": r.ranking.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "architecture": r.architecture,
+        "classes": r.classes,
+        "dtypes": r.dtypes,
+        "ignored_buffers": r.ignored_buffers,
+        "metadata": r.metadata.values,
+        "optimizer": r.metadata.optimizer,
+    })
+}

@@ -1,0 +1,91 @@
+//! Converted models: a burnpack (`.bpk`) holding the native weights plus, as metadata, the
+//! architecture (cfg text), the numerics and where the weights came from. `detect -w x.bpk`
+//! needs nothing else.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::burn_pack::{Bytes, DType, Reader, Tensor as PackTensor, Writer};
+use burn::store::ModuleSnapshot;
+use burn::tensor::Device;
+use yolo_model::{cfg, Numerics, Yolo, YoloConfig};
+
+use crate::error::{BurnpackError, ImportError};
+use crate::report::{self, ApplyReport};
+
+/// Metadata keys we write.
+pub const FORMAT: &str = "yolov3-burn.format";
+pub const CFG: &str = "yolov3-burn.cfg";
+pub const NUMERICS: &str = "yolov3-burn.numerics";
+/// Prefix of the provenance entries (source file, dialect, epoch, ...).
+pub const SOURCE_PREFIX: &str = "source.";
+
+/// Writes `model` to `path` atomically. `half` stores float16 (exact for fp16 checkpoints).
+pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, half: bool) -> Result<(), ImportError> {
+    let display = path.display().to_string();
+    let fail = |message: String| BurnpackError::Write { path: display.clone(), message };
+    let mut tensors = Vec::new();
+    for tensor in model.collect(None, None, false) {
+        let (name, _, shape, _, bytes) = tensor.into_parts().map_err(|e| fail(e.to_string()))?;
+        let values = f32s(&bytes);
+        let (dtype, bytes) = if half {
+            let h: Vec<half::f16> = values.iter().map(|v| half::f16::from_f32(*v)).collect();
+            (DType::F16, Bytes::from_elems(h))
+        } else {
+            (DType::F32, Bytes::from_elems(values))
+        };
+        tensors.push(PackTensor::new(name, dtype, shape, None, bytes));
+    }
+    let config = model.config();
+    let mut writer = Writer::new(tensors)
+        .with_metadata(FORMAT, "1")
+        .with_metadata(CFG, &config.spec.to_cfg_text())
+        .with_metadata(NUMERICS, &config.numerics.to_text())
+        .auto_extension(false)
+        .overwrite(true);
+    for (key, value) in provenance {
+        writer = writer.with_metadata(&format!("{SOURCE_PREFIX}{key}"), value);
+    }
+    writer.write_to_file(path).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// A loaded burnpack's provenance.
+#[derive(Debug, Clone)]
+pub struct BurnpackInfo {
+    pub provenance: BTreeMap<String, String>,
+    pub apply: ApplyReport,
+}
+
+/// Loads a burnpack written by [`write`].
+pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), ImportError> {
+    let display = path.display().to_string();
+    let read_fail = |message: String| BurnpackError::Read { path: display.clone(), message };
+    let reader = Reader::from_file(path).map_err(|e| read_fail(e.to_string()))?;
+    let meta = reader.metadata().clone();
+    let get = |key: &'static str| meta.get(key).ok_or(BurnpackError::NotOurs { path: display.clone(), key });
+    get(FORMAT)?;
+    let spec = cfg::parse(&format!("{display} (stored cfg)"), get(CFG)?)
+        .map_err(|source| BurnpackError::Cfg { path: display.clone(), source })?;
+    let numerics =
+        Numerics::from_text(get(NUMERICS)?).ok_or(BurnpackError::NotOurs { path: display.clone(), key: NUMERICS })?;
+    let mut tensors = Vec::new();
+    for tensor in reader.into_tensors().map_err(|e| read_fail(e.to_string()))? {
+        let (name, dtype, shape, _, bytes) = tensor.into_parts().map_err(|e| read_fail(e.to_string()))?;
+        let values: Vec<f32> = match dtype {
+            DType::F32 => f32s(&bytes),
+            DType::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => return Err(read_fail(format!("tensor {name} has dtype {other:?}")).into()),
+        };
+        tensors.push(PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values)));
+    }
+    let mut model = Yolo::new(YoloConfig::new(spec, numerics), device);
+    let apply = report::apply(&mut model, tensors, Vec::new(), &|_| Vec::new(), false)?;
+    let provenance =
+        meta.iter().filter_map(|(k, v)| k.strip_prefix(SOURCE_PREFIX).map(|k| (k.to_string(), v.clone()))).collect();
+    Ok((model, BurnpackInfo { provenance, apply }))
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}

@@ -1,0 +1,254 @@
+//! Dialects: the key families real YOLOv3 checkpoints use, each mapped onto native names, with
+//! the numerics of the framework that trained it. All knowledge of checkpoint key strings lives
+//! in this file's tables.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use yolo_model::{DecodeStyle, Numerics, PadFill};
+
+use crate::names::Param;
+
+/// A checkpoint key family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// eriklindernoren/pytorchyolo, ayooshkathuria, ultralytics v1-v6:
+    /// `module_list.{i}.conv_{i}.weight`, `module_list.{i}.batch_norm_{i}.*`.
+    Pytorchyolo,
+    /// ultralytics/yolov3 v7-v8 (`archive` branch): `module_list.{i}.Conv2d.weight`,
+    /// `module_list.{i}.BatchNorm2d.*`.
+    UltralyticsArchive,
+    /// Our own names (`layers.{i}.conv.weight`, `layers.{i}.bn.gamma`), e.g. a burnpack
+    /// exported as a state dict.
+    Native,
+}
+
+/// What a checkpoint key is, in a dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapped {
+    /// A weight of cfg layer `layer`.
+    Weight { layer: usize, param: Param },
+    /// The anchors buffer of the `[yolo]` at cfg layer `layer` (`[A, 2]`, input pixels).
+    Anchors { layer: usize },
+    /// A buffer the dialect writes that carries nothing we need (`anchor_grid`).
+    Known,
+    /// Not a key of this dialect.
+    Foreign,
+}
+
+/// One declarative rule: a key regex whose captures name the layer, and what it maps to.
+struct Rule {
+    pattern: Regex,
+    /// How the captures become a [`Mapped`]; `None` when they do not fit (mismatched indices).
+    map: fn(&regex::Captures<'_>) -> Option<Mapped>,
+}
+
+fn rule(pattern: &str, map: fn(&regex::Captures<'_>) -> Option<Mapped>) -> Rule {
+    Rule { pattern: Regex::new(pattern).unwrap_or_else(|e| unreachable!("static regex {pattern}: {e}")), map }
+}
+
+fn index(c: &regex::Captures<'_>, group: usize) -> Option<usize> {
+    c.get(group)?.as_str().parse().ok()
+}
+
+/// The BatchNorm leaf names of torch.nn.BatchNorm2d.
+fn torch_bn(leaf: &str) -> Option<Param> {
+    Some(match leaf {
+        "weight" => Param::BnGamma,
+        "bias" => Param::BnBeta,
+        "running_mean" => Param::BnMean,
+        "running_var" => Param::BnVar,
+        _ => return None,
+    })
+}
+
+fn torch_conv(leaf: &str) -> Option<Param> {
+    Some(match leaf {
+        "weight" => Param::ConvWeight,
+        "bias" => Param::ConvBias,
+        _ => return None,
+    })
+}
+
+/// The same layer index twice (`module_list.{i}.conv_{i}`), else not this dialect.
+fn same_index(c: &regex::Captures<'_>) -> Option<usize> {
+    let (a, b) = (index(c, 1)?, index(c, 2)?);
+    (a == b).then_some(a)
+}
+
+static PYTORCHYOLO: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        // module_list.{i}.conv_{i}.{weight,bias}
+        rule(r"^module_list\.(\d+)\.conv_(\d+)\.(weight|bias)$", |c| {
+            Some(Mapped::Weight { layer: same_index(c)?, param: torch_conv(&c[3])? })
+        }),
+        // module_list.{i}.batch_norm_{i}.{weight,bias,running_mean,running_var}
+        rule(r"^module_list\.(\d+)\.batch_norm_(\d+)\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: same_index(c)?, param: torch_bn(&c[3])? })
+        }),
+        // module_list.{i}.yolo_{i}.anchors: [A, 2] in input pixels
+        rule(r"^module_list\.(\d+)\.yolo_(\d+)\.anchors$", |c| Some(Mapped::Anchors { layer: same_index(c)? })),
+        // module_list.{i}.yolo_{i}.anchor_grid: the same anchors, reshaped
+        rule(r"^module_list\.(\d+)\.yolo_(\d+)\.anchor_grid$", |c| same_index(c).map(|_| Mapped::Known)),
+    ]
+});
+
+static ULTRALYTICS_ARCHIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        // module_list.{i}.Conv2d.{weight,bias}
+        rule(r"^module_list\.(\d+)\.Conv2d\.(weight|bias)$", |c| {
+            Some(Mapped::Weight { layer: index(c, 1)?, param: torch_conv(&c[2])? })
+        }),
+        // module_list.{i}.BatchNorm2d.{weight,bias,running_mean,running_var}
+        rule(r"^module_list\.(\d+)\.BatchNorm2d\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: index(c, 1)?, param: torch_bn(&c[2])? })
+        }),
+    ]
+});
+
+static NATIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        // layers.{i}.conv.{weight,bias}
+        rule(r"^layers\.(\d+)\.conv\.(weight|bias)$", |c| {
+            Some(Mapped::Weight { layer: index(c, 1)?, param: torch_conv(&c[2])? })
+        }),
+        // layers.{i}.bn.{gamma,beta,running_mean,running_var}
+        rule(r"^layers\.(\d+)\.bn\.(\w+)$", |c| {
+            let param = match &c[2] {
+                "gamma" => Param::BnGamma,
+                "beta" => Param::BnBeta,
+                "running_mean" => Param::BnMean,
+                "running_var" => Param::BnVar,
+                _ => return None,
+            };
+            Some(Mapped::Weight { layer: index(c, 1)?, param })
+        }),
+    ]
+});
+
+impl Dialect {
+    pub const ALL: [Dialect; 3] = [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Native];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Pytorchyolo => "pytorchyolo",
+            Dialect::UltralyticsArchive => "ultralytics-archive",
+            Dialect::Native => "native",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The key pattern, for messages.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Dialect::Pytorchyolo => "module_list.{i}.conv_{i} / batch_norm_{i} / yolo_{i}",
+            Dialect::UltralyticsArchive => "module_list.{i}.Conv2d / BatchNorm2d",
+            Dialect::Native => "layers.{i}.conv / bn",
+        }
+    }
+
+    fn rules(self) -> &'static [Rule] {
+        match self {
+            Dialect::Pytorchyolo => &PYTORCHYOLO,
+            Dialect::UltralyticsArchive => &ULTRALYTICS_ARCHIVE,
+            Dialect::Native => &NATIVE,
+        }
+    }
+
+    /// What `key` is in this dialect.
+    pub fn map(self, key: &str) -> Mapped {
+        for rule in self.rules() {
+            if let Some(c) = rule.pattern.captures(key) {
+                return (rule.map)(&c).unwrap_or(Mapped::Foreign);
+            }
+        }
+        Mapped::Foreign
+    }
+
+    /// The key this dialect would use for a native weight (for "closest candidate" hints).
+    pub fn source_key(self, layer: usize, param: Param) -> String {
+        let torch_leaf = |p: Param| match p {
+            Param::ConvWeight | Param::BnGamma => "weight",
+            Param::ConvBias | Param::BnBeta => "bias",
+            Param::BnMean => "running_mean",
+            Param::BnVar => "running_var",
+        };
+        let is_conv = matches!(param, Param::ConvWeight | Param::ConvBias);
+        match self {
+            Dialect::Pytorchyolo if is_conv => format!("module_list.{layer}.conv_{layer}.{}", torch_leaf(param)),
+            Dialect::Pytorchyolo => format!("module_list.{layer}.batch_norm_{layer}.{}", torch_leaf(param)),
+            Dialect::UltralyticsArchive if is_conv => format!("module_list.{layer}.Conv2d.{}", torch_leaf(param)),
+            Dialect::UltralyticsArchive => format!("module_list.{layer}.BatchNorm2d.{}", torch_leaf(param)),
+            Dialect::Native => param.key(layer),
+        }
+    }
+
+    /// The numerics of the framework this dialect comes from.
+    pub fn numerics(self) -> Numerics {
+        match self {
+            // nn.BatchNorm2d default eps; ZeroPad2d((0, 1, 0, 1)) before tiny's 2/1 maxpool.
+            Dialect::Pytorchyolo => {
+                Numerics { bn_eps: 1e-5, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Classic }
+            }
+            // ultralytics archive: nn.BatchNorm2d(filters, momentum=0.03, eps=1E-4), same ZeroPad2d.
+            Dialect::UltralyticsArchive => {
+                Numerics { bn_eps: 1e-4, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Classic }
+            }
+            Dialect::Native => Numerics::DARKNET,
+        }
+    }
+}
+
+/// How well a dialect explains a key set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub dialect: Dialect,
+    pub matched: usize,
+    pub total: usize,
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} of {} keys match {}", self.dialect.name(), self.matched, self.total, self.dialect.pattern())
+    }
+}
+
+/// Scores every dialect on `keys`, best first.
+pub fn rank(keys: &[String]) -> Vec<Evidence> {
+    let mut all: Vec<Evidence> = Dialect::ALL
+        .into_iter()
+        .map(|dialect| Evidence {
+            dialect,
+            matched: keys.iter().filter(|k| dialect.map(k) != Mapped::Foreign).count(),
+            total: keys.len(),
+        })
+        .collect();
+    all.sort_by(|a, b| b.matched.cmp(&a.matched));
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pytorchyolo_keys() {
+        let d = Dialect::Pytorchyolo;
+        assert_eq!(d.map("module_list.13.conv_13.weight"), Mapped::Weight { layer: 13, param: Param::ConvWeight });
+        assert_eq!(d.map("module_list.13.batch_norm_13.bias"), Mapped::Weight { layer: 13, param: Param::BnBeta });
+        assert_eq!(d.map("module_list.16.yolo_16.anchors"), Mapped::Anchors { layer: 16 });
+        assert_eq!(d.map("module_list.13.conv_12.weight"), Mapped::Foreign, "indices must agree");
+        assert_eq!(d.map("module_list.0.old_conv_0.weight"), Mapped::Foreign);
+    }
+
+    #[test]
+    fn ranking_prefers_the_matching_family() {
+        let keys = vec!["module_list.0.Conv2d.weight".to_string(), "module_list.0.BatchNorm2d.running_var".to_string()];
+        let ranked = rank(&keys);
+        assert_eq!(ranked[0].dialect, Dialect::UltralyticsArchive);
+        assert_eq!(ranked[0].matched, 2);
+    }
+}

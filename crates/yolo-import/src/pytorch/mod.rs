@@ -1,0 +1,257 @@
+//! PyTorch checkpoints -> [`yolo_model::Yolo`]: container, wrapper prefixes, user remaps,
+//! dialect, architecture, dtype, then the shared apply-and-report path.
+
+pub mod checkpoint;
+pub mod dialect;
+pub mod infer;
+pub mod prefix;
+pub mod remap;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
+use burn::store::pytorch_reader::{DType as TorchDType, Tensor as TorchTensor};
+use burn::tensor::Device;
+use yolo_model::{Yolo, YoloConfig};
+
+use crate::error::{ImportError, PytorchError};
+use crate::names::{self, Param};
+use crate::report::{self, ApplyReport};
+use checkpoint::{Checkpoint, Metadata, TopEntry};
+use dialect::{Dialect, Evidence, Mapped};
+pub use infer::ArchChoice;
+use remap::RemapRule;
+
+/// How to import a checkpoint.
+#[derive(Debug, Clone)]
+pub struct PytorchOptions {
+    pub arch: ArchChoice,
+    /// Must agree with the checkpoint's head when given.
+    pub classes: Option<usize>,
+    /// Force a dialect instead of detecting it.
+    pub dialect: Option<Dialect>,
+    /// Force the top-level entry holding the weights.
+    pub key: Option<String>,
+    pub remaps: Vec<RemapRule>,
+    pub allow_partial: bool,
+}
+
+impl Default for PytorchOptions {
+    fn default() -> Self {
+        Self {
+            arch: ArchChoice::Auto,
+            classes: None,
+            dialect: None,
+            key: None,
+            remaps: Vec::new(),
+            allow_partial: false,
+        }
+    }
+}
+
+/// Everything the import found out and did, for `import`'s and `inspect`'s output.
+#[derive(Debug, Clone)]
+pub struct PytorchReport {
+    pub format: String,
+    pub top_level: Option<Vec<TopEntry>>,
+    pub entry: Option<String>,
+    pub entry_reason: String,
+    pub stripped: Vec<&'static str>,
+    pub remapped: usize,
+    pub dialect: Evidence,
+    pub ranking: Vec<Evidence>,
+    pub architecture: String,
+    pub classes: usize,
+    /// Source dtypes of the weights, with counts (`F16: 59`).
+    pub dtypes: BTreeMap<String, usize>,
+    pub ignored_buffers: usize,
+    pub metadata: Metadata,
+    /// `(name, dtype, shape)` of every weight tensor, source names.
+    pub tensors: Vec<(String, String, Vec<usize>)>,
+}
+
+/// A checkpoint analysed up to the point of building the model.
+#[derive(Debug)]
+pub struct Analysis {
+    pub report: PytorchReport,
+    pub config: YoloConfig,
+    /// Native name -> source tensor.
+    weights: Vec<(String, String, TorchTensor)>,
+    /// Source keys no dialect rule explained.
+    foreign: Vec<String>,
+}
+
+/// Reads and analyses a checkpoint: everything but loading the weights.
+pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, ImportError> {
+    let ckpt = checkpoint::open(path, options.key.as_deref())?;
+    let Checkpoint { format, top_level, entry, reason, tensors, ignored, metadata } = ckpt;
+    let originals: Vec<String> = tensors.keys().cloned().collect();
+    let mut keys = originals.clone();
+    let stripped = prefix::strip(&mut keys);
+    let remapped = remap::apply_all(&options.remaps, &mut keys);
+    let ranking = dialect::rank(&keys);
+    let dialect = match options.dialect {
+        Some(d) => ranking.iter().find(|e| e.dialect == d).cloned().unwrap_or(Evidence {
+            dialect: d,
+            matched: 0,
+            total: keys.len(),
+        }),
+        None => ranking[0].clone(),
+    };
+    if dialect.matched == 0 {
+        let sample: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
+        return Err(PytorchError::Unmapped(format!(
+            "  no key matches any known dialect ({}); first keys: {sample:?}\n  \
+             rename them with --remap 'REGEX=REPLACEMENT' or pass --dialect",
+            Dialect::ALL.map(|d| d.pattern()).join("; ")
+        ))
+        .into());
+    }
+
+    let mut weights = Vec::new();
+    let mut foreign = Vec::new();
+    let mut convs = infer::ConvShapes::new();
+    let mut anchors = BTreeMap::new();
+    let mut dtypes = BTreeMap::new();
+    let mut listing = Vec::new();
+    let mut tensors = tensors;
+    for (original, key) in originals.iter().zip(&keys) {
+        let Some(tensor) = tensors.remove(original) else { continue };
+        listing.push((original.clone(), format!("{:?}", tensor.dtype()), tensor.shape().to_vec()));
+        match dialect.dialect.map(key) {
+            Mapped::Weight { layer, param } => {
+                if param == Param::ConvWeight {
+                    convs.insert(layer, tensor.shape().to_vec());
+                }
+                *dtypes.entry(format!("{:?}", tensor.dtype())).or_insert(0) += 1;
+                weights.push((param.key(layer), original.clone(), tensor));
+            }
+            Mapped::Anchors { layer } => {
+                let values = read_f32(original, &tensor)?;
+                if tensor.shape().len() == 2 && tensor.shape()[1] == 2 {
+                    anchors.insert(layer, values.chunks_exact(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>());
+                }
+            }
+            Mapped::Known => {}
+            Mapped::Foreign => foreign.push(original.clone()),
+        }
+    }
+    let inferred = infer::infer(&options.arch, &convs, &anchors)?;
+    let classes = inferred.spec.classes();
+    if let Some(given) = options.classes {
+        if given != classes {
+            return Err(PytorchError::Classes { given, found: classes }.into());
+        }
+    }
+    let report = PytorchReport {
+        format,
+        top_level,
+        entry,
+        entry_reason: reason,
+        stripped,
+        remapped,
+        dialect: dialect.clone(),
+        ranking,
+        architecture: inferred.how,
+        classes,
+        dtypes,
+        ignored_buffers: ignored,
+        metadata,
+        tensors: listing,
+    };
+    let config = YoloConfig::new(inferred.spec, dialect.dialect.numerics());
+    Ok(Analysis { report, config, weights, foreign })
+}
+
+/// Imports a checkpoint: analysis, then weights cast to f32 and applied to a new model.
+pub fn import(
+    path: &Path,
+    options: &PytorchOptions,
+    device: &Device,
+) -> Result<(Yolo, PytorchReport, ApplyReport), ImportError> {
+    let Analysis { report, config, weights, foreign } = analyse(path, options)?;
+    let dialect = report.dialect.dialect;
+    let mut sources = BTreeMap::new();
+    let mut tensors = Vec::with_capacity(weights.len());
+    for (native, original, tensor) in weights {
+        let values = read_f32(&original, &tensor)?;
+        tensors.push(PackTensor::new(
+            native.clone(),
+            DType::F32,
+            tensor.shape().to_vec(),
+            None,
+            Bytes::from_elems(values),
+        ));
+        sources.insert(native, original);
+    }
+    let ranking = report.ranking.clone();
+    let hints = move |r: &ApplyReport| hints(r, dialect, &ranking, &sources);
+    let mut model = Yolo::new(config, device);
+    let apply = report::apply(&mut model, tensors, foreign, &hints, options.allow_partial)?;
+    Ok((model, report, apply))
+}
+
+/// Near misses for a refused import: each missing weight's closest unexpected key, shape
+/// mismatches in source names, and the runner-up dialect.
+fn hints(r: &ApplyReport, dialect: Dialect, ranking: &[Evidence], sources: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for missing in r.missing.iter().take(10) {
+        let Some((layer, param)) = names::parse(missing) else { continue };
+        let wanted = dialect.source_key(layer, param);
+        let closest = r.unused.iter().min_by_key(|u| edit_distance(u, &wanted));
+        if let Some(c) = closest {
+            out.push(format!("missing {wanted} (native {missing}): closest unexpected key is {c}"));
+        }
+    }
+    for m in r.mismatches.iter().take(3) {
+        if let Some(source) = sources.get(&m.key) {
+            out.push(format!("{source} has shape {:?}, the network's layer needs {:?}", m.found, m.expected));
+        }
+    }
+    let summary: Vec<String> = ranking.iter().map(ToString::to_string).collect();
+    out.push(format!("dialects by keys explained: {}", summary.join("; ")));
+    out
+}
+
+/// Reads a floating-point tensor as f32 (f16, bf16 and f64 are converted).
+fn read_f32(key: &str, tensor: &TorchTensor) -> Result<Vec<f32>, PytorchError> {
+    let bytes = tensor.read().map_err(|source| PytorchError::Tensor { key: key.into(), source })?;
+    let values = match tensor.dtype() {
+        TorchDType::F32 => bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        TorchDType::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_ne_bytes([b[0], b[1]]).to_f32()).collect(),
+        TorchDType::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_ne_bytes([b[0], b[1]]).to_f32()).collect(),
+        TorchDType::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        other => return Err(PytorchError::DType { key: key.into(), dtype: format!("{other:?}") }),
+    };
+    Ok(values)
+}
+
+/// Levenshtein distance on bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(super::edit_distance("conv_0", "old_conv_0"), 4);
+        assert_eq!(super::edit_distance("", "ab"), 2);
+        assert_eq!(super::edit_distance("abc", "abc"), 0);
+    }
+}

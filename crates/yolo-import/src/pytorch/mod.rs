@@ -137,7 +137,12 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
             Mapped::Foreign => foreign.push(original.clone()),
         }
     }
-    let inferred = infer::infer(&options.arch, &convs, &anchors)?;
+    let inferred = infer::infer(&options.arch, &convs, &anchors).map_err(|e| match foreign.is_empty() {
+        true => e,
+        false => {
+            PytorchError::Unmapped(format!("  {e}\n{}", explain_foreign(&foreign, &keys, &originals, dialect.dialect)))
+        }
+    })?;
     let classes = inferred.spec.classes();
     if let Some(given) = options.classes {
         if given != classes {
@@ -211,6 +216,30 @@ fn hints(r: &ApplyReport, dialect: Dialect, ranking: &[Evidence], sources: &BTre
     }
     let summary: Vec<String> = ranking.iter().map(ToString::to_string).collect();
     out.push(format!("dialects by keys explained: {}", summary.join("; ")));
+    out
+}
+
+/// Lists keys the dialect does not explain, each with the dialect key it most resembles.
+fn explain_foreign(foreign: &[String], keys: &[String], originals: &[String], dialect: Dialect) -> String {
+    let mut out = format!("  {} key(s) are not {} keys:\n", foreign.len(), dialect.name());
+    for original in foreign.iter().take(8) {
+        let key = originals.iter().position(|o| o == original).map_or(original.as_str(), |i| keys[i].as_str());
+        let layer = key.split('.').find_map(|part| part.parse::<usize>().ok());
+        let closest = layer.and_then(|layer| {
+            [Param::ConvWeight, Param::ConvBias, Param::BnGamma, Param::BnBeta, Param::BnMean, Param::BnVar]
+                .into_iter()
+                .map(|p| dialect.source_key(layer, p))
+                .min_by_key(|candidate| edit_distance(candidate, key))
+        });
+        match closest {
+            Some(c) => out.push_str(&format!("    {original}: closest {} key is {c}\n", dialect.name())),
+            None => out.push_str(&format!("    {original}\n")),
+        }
+    }
+    if foreign.len() > 8 {
+        out.push_str(&format!("    ... and {} more\n", foreign.len() - 8));
+    }
+    out.push_str("  rename them with --remap 'REGEX=REPLACEMENT' (e.g. --remap 'old_conv_=conv_')");
     out
 }
 

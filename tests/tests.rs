@@ -7,5 +7,6 @@
 
 mod cli;
 mod common;
+mod import;
 mod models;
 mod parity;

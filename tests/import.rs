@@ -1,0 +1,157 @@
+//! The PyTorch import matrix: checkpoints written by real pytorchyolo code in every wrapper and
+//! container (tests/fixtures/checkpoints/generate.py) import with no flags and reproduce
+//! PyTorch's raw predictions within 1e-4 (relative above 1).
+
+use std::path::PathBuf;
+
+use burn::tensor::{Tensor, TensorData};
+use yolo_import::pytorch::remap::RemapRule;
+use yolo_import::pytorch::{self, ArchChoice, PytorchOptions};
+use yolo_model::{Yolo, YoloConfig};
+
+use crate::common::{cpu, fixture};
+
+fn ckpt(name: &str) -> PathBuf {
+    fixture(&format!("checkpoints/{name}"))
+}
+
+fn npy(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(ckpt(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    yolo_cli::npy::decode_f32(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Max difference, relative for magnitudes above 1 (box sizes are in pixels).
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+fn run(model: &Yolo) -> Vec<f32> {
+    let (shape, input) = npy("input.npy");
+    let device = cpu();
+    let x = Tensor::<4>::from_data(TensorData::new(input, [shape[0], shape[1], shape[2], shape[3]]), &device);
+    model.forward(x).into_data().try_into_vec::<f32>().expect("f32 output")
+}
+
+fn import(name: &str, options: &PytorchOptions) -> Yolo {
+    match pytorch::import(&ckpt(name), options, &cpu()) {
+        Ok((model, _, _)) => model,
+        Err(e) => panic!("{name} must import: {e}"),
+    }
+}
+
+fn assert_matches(name: &str, model: &Yolo, reference: &str) {
+    let (_, expected) = npy(reference);
+    let diff = max_diff(&run(model), &expected);
+    eprintln!("{name}: max diff vs {reference} {diff:e}");
+    assert!(diff <= 1e-4, "{name}: differs from PyTorch by {diff}");
+}
+
+#[test]
+fn pytorchyolo_matrix_imports_with_no_flags() {
+    let matrix = [
+        ("bare.pt", "ref_pytorchyolo.npy"),
+        ("dp.pt", "ref_pytorchyolo.npy"),
+        ("dp_ddp.pt", "ref_pytorchyolo.npy"),
+        ("compile.pt", "ref_pytorchyolo.npy"),
+        ("dp_compile.pt", "ref_pytorchyolo.npy"),
+        ("compile_dp.pt", "ref_pytorchyolo.npy"),
+        ("trainer.pt", "ref_pytorchyolo.npy"),
+        ("whole.pt", "ref_pytorchyolo.npy"),
+        ("whole_dp.pt", "ref_pytorchyolo.npy"),
+        ("legacy.pt", "ref_pytorchyolo.npy"),
+        ("cuda.pt", "ref_pytorchyolo.npy"),
+        ("fp16.pt", "ref_pytorchyolo_fp16.npy"),
+        ("ema_none_half.pt", "ref_pytorchyolo_fp16.npy"),
+    ];
+    for (file, reference) in matrix {
+        let model = import(file, &PytorchOptions::default());
+        assert_eq!(model.config().spec.classes(), 3, "{file}");
+        assert_matches(file, &model, reference);
+    }
+}
+
+#[test]
+fn ultralytics_archive_matrix_imports_with_no_flags() {
+    for (file, reference) in [
+        ("archive_trainer.pt", "ref_archive.npy"),
+        ("archive_dp.pt", "ref_archive.npy"),
+        ("archive_legacy.pt", "ref_archive.npy"),
+        ("archive_fp16.pt", "ref_archive_fp16.npy"),
+    ] {
+        let (model, report, _) = pytorch::import(&ckpt(file), &PytorchOptions::default(), &cpu()).expect(file);
+        assert_eq!(report.dialect.dialect.name(), "ultralytics-archive", "{file}");
+        assert_eq!(model.config().numerics.bn_eps, 1e-4);
+        assert_matches(file, &model, reference);
+    }
+}
+
+#[test]
+fn the_darknet_numerics_would_not_match() {
+    // The importer's dialect numerics matter: the same weights with darknet's eps and -inf
+    // maxpool padding drift from what PyTorch computed.
+    let model = import("dp.pt", &PytorchOptions::default());
+    let mut config: YoloConfig = model.config().clone();
+    config.numerics = yolo_model::Numerics::DARKNET;
+    let spec = ArchChoice::Cfg(config.spec.clone());
+    let options = PytorchOptions { arch: spec, ..PytorchOptions::default() };
+    let (imported, _, _) = pytorch::import(&ckpt("dp.pt"), &options, &cpu()).expect("imports");
+    let (_, expected) = npy("ref_pytorchyolo.npy");
+    assert!(max_diff(&run(&imported), &expected) <= 1e-4);
+    let mut darknet = Yolo::new(config, &cpu());
+    let tensors = burn::store::ModuleSnapshot::collect(&imported, None, None, false);
+    let _ = burn::store::ModuleSnapshot::apply(&mut darknet, tensors, None, None, false);
+    assert!(max_diff(&run(&darknet), &expected) > 1e-4, "eps/padding must be visible here");
+}
+
+#[test]
+fn renamed_layer_fails_helpfully_then_loads_with_a_remap() {
+    let err = pytorch::import(&ckpt("old_conv.pt"), &PytorchOptions::default(), &cpu()).expect_err("must fail");
+    let message = err.to_string();
+    assert!(message.contains("module.module_list.0.old_conv_0.weight"), "{message}");
+    assert!(message.contains("closest pytorchyolo key is module_list.0.conv_0.weight"), "{message}");
+    assert!(message.contains("--remap"), "{message}");
+
+    let rule = RemapRule::parse("old_conv_=conv_").expect("valid rule");
+    let options = PytorchOptions { remaps: vec![rule], ..PytorchOptions::default() };
+    let model = import("old_conv.pt", &options);
+    assert_matches("old_conv.pt + remap", &model, "ref_pytorchyolo.npy");
+}
+
+#[test]
+fn wrong_architecture_names_the_first_mismatching_layer() {
+    let options = PytorchOptions { arch: ArchChoice::Builtin(yolo_model::Arch::Yolov3), ..PytorchOptions::default() };
+    let err = pytorch::import(&ckpt("dp.pt"), &options, &cpu()).expect_err("tiny is not yolov3");
+    assert!(err.to_string().contains("yolov3: conv layer 1 expected, the checkpoint's next conv is layer 2"), "{err}");
+
+    // 3-class weights against an 80-class cfg: the head conv is the first layer that differs.
+    let text = std::fs::read_to_string(ckpt("mini-tiny.cfg")).expect("cfg");
+    let eighty = text.replace("classes=3", "classes=80").replace("filters=24", "filters=255");
+    let spec = yolo_model::cfg::parse("eighty.cfg", &eighty).expect("valid cfg");
+    let options = PytorchOptions { arch: ArchChoice::Cfg(spec), ..PytorchOptions::default() };
+    let err = pytorch::import(&ckpt("dp.pt"), &options, &cpu()).expect_err("80 vs 3 classes");
+    let message = err.to_string();
+    assert!(message.contains("first shape mismatch (layer 15)"), "{message}");
+    assert!(message.contains("module.module_list.15.conv_15.weight has shape [24, 32, 1, 1]"), "{message}");
+}
+
+#[test]
+fn classes_flag_must_agree() {
+    let options = PytorchOptions { classes: Some(80), ..PytorchOptions::default() };
+    let err = pytorch::import(&ckpt("dp.pt"), &options, &cpu()).expect_err("3 classes");
+    assert!(err.to_string().contains("--classes 80"), "{err}");
+}
+
+#[test]
+fn burnpack_round_trip_keeps_predictions() {
+    let model = import("fp16.pt", &PytorchOptions::default());
+    let dir = std::env::temp_dir().join(format!("yolov3-bpk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for half in [false, true] {
+        let path = dir.join(format!("m{half}.bpk"));
+        yolo_import::bpk::write(&path, &model, &Default::default(), half).expect("writes");
+        let (loaded, _) = yolo_import::bpk::load(&path, &cpu()).expect("loads");
+        assert_eq!(loaded.config(), model.config());
+        assert_matches("fp16.pt via bpk", &loaded, "ref_pytorchyolo_fp16.npy");
+    }
+}

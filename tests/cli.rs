@@ -159,3 +159,68 @@ fn bad_options_are_refused() {
     let out = yolov3(&["detect", "weights/dog.jpg", "--batch", "0"]);
     assert_fails(&out, &["--batch"]);
 }
+
+#[test]
+fn import_then_detect_with_the_burnpack() {
+    let dir = temp_dir("import");
+    let out_bpk = dir.join("model.bpk");
+    let out = yolov3(&["import", "tests/fixtures/checkpoints/dp.pt", "-o", s(&out_bpk)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    for expected in ["stripped module.", "pytorchyolo: 63 of 63 keys", "yolov3-tiny topology; 3 classes", "all finite"]
+    {
+        assert!(report.contains(expected), "`{expected}` in:\n{report}");
+    }
+    let raw = dir.join("raw");
+    let out = yolov3(&[
+        "detect",
+        "weights/dog.jpg",
+        "-w",
+        s(&out_bpk),
+        "--device",
+        "cpu",
+        "--raw",
+        s(&raw),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (shape, _) = yolo_cli::npy::decode_f32(&std::fs::read(raw.join("dog.npy")).expect("raw")).expect("npy");
+    assert_eq!(shape, vec![2535, 8], "3-class model at 416");
+    // The checkpoint itself works directly too, imported in memory.
+    let out = yolov3(&["detect", "weights/dog.jpg", "-w", "tests/fixtures/checkpoints/trainer.pt", "--device", "cpu"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn failed_import_writes_nothing() {
+    let dir = temp_dir("import-fail");
+    let out_bpk = dir.join("model.bpk");
+    let out = yolov3(&["import", "tests/fixtures/checkpoints/old_conv.pt", "-o", s(&out_bpk)]);
+    assert_fails(&out, &["old_conv_0", "--remap"]);
+    assert!(!out_bpk.exists());
+    let out =
+        yolov3(&["import", "tests/fixtures/checkpoints/old_conv.pt", "-o", s(&out_bpk), "--remap", "old_conv_=conv_"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_bpk.exists());
+    let out = yolov3(&["import", "weights/coco.names", "-o", s(&dir.join("x.bpk"))]);
+    assert_fails(&out, &["coco.names"]);
+    let out = yolov3(&["import", "tests/fixtures/checkpoints/dp.pt", "-o", s(&dir.join("y.bpk")), "--remap", "(=x"]);
+    assert_fails(&out, &["--remap"]);
+}
+
+#[test]
+fn inspect_shows_the_trainer_metadata() {
+    let out = yolov3(&["inspect", "tests/fixtures/checkpoints/trainer.pt", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["metadata"]["epoch"], "7");
+    assert_eq!(v["optimizer"], true);
+    assert_eq!(v["weights_entry"], "state_dict");
+    assert_eq!(v["prefixes_stripped"][0], "module.");
+    assert_eq!(v["classes"], 3);
+    assert!(v["tensors"].as_array().is_some_and(|t| t.len() == 63));
+    let out = yolov3(&["inspect", "tests/fixtures/checkpoints/ema_none_half.pt"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ema present but empty (None)") && text.contains("date=2026-11-28T12:00:00"), "{text}");
+}

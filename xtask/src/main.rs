@@ -1,6 +1,8 @@
 //! Developer automation. Thin: it orchestrates other tools and holds no project logic.
 //!
-//! `cargo xtask fixtures` regenerates the OpenCV parity fixtures in a throwaway venv.
+//! `cargo xtask import ...` runs `yolov3 import ...` (the CLI holds the logic; xtask does not
+//! link burn a second time). `cargo xtask fixtures` regenerates the OpenCV parity fixtures in a
+//! throwaway venv.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +12,7 @@ use anyhow::{bail, Context as _};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  import ARGS...  `yolov3 import ARGS...` through the release build (see `yolov3 import --help`)
   fixtures    regenerate tests/fixtures/parity with OpenCV DNN 4.x in a throwaway venv
               (needs python3 and access to PyPI)";
 
@@ -26,6 +29,10 @@ fn main() -> std::process::ExitCode {
 fn run(args: Vec<String>) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("fixtures") => fixtures(),
+        Some("import") => sh(Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["run", "--quiet", "--release", "--package", "yolo-cli", "--bin", "yolov3", "--", "import"])
+            .args(&args[1..])),
         Some("-h" | "--help") | None => {
             use std::io::Write as _;
             let _ = writeln!(std::io::stdout(), "{USAGE}");

@@ -155,3 +155,23 @@ fn burnpack_round_trip_keeps_predictions() {
         assert_matches("fp16.pt via bpk", &loaded, "ref_pytorchyolo_fp16.npy");
     }
 }
+
+#[test]
+fn yolov5_style_matrix_imports_with_no_flags() {
+    for (file, reference, arch) in [
+        ("v5tiny_dp.pt", "ref_v5tiny.npy", "yolov3-tiny"),
+        ("v5tiny_ultralytics.pt", "ref_v5tiny_fp16.npy", "yolov3-tiny"),
+        ("v5tiny_strip.pt", "ref_v5tiny_fp16.npy", "yolov3-tiny"),
+        ("v5v3_strip.pt", "ref_v5v3_fp16.npy", "yolov3"),
+    ] {
+        let (model, report, _) = pytorch::import(&ckpt(file), &PytorchOptions::default(), &cpu()).expect(file);
+        assert_eq!(report.dialect.dialect.name(), "yolov5", "{file}");
+        assert!(
+            report.architecture.contains(arch) && report.architecture.contains("SiLU"),
+            "{file}: {}",
+            report.architecture
+        );
+        assert_eq!(model.config().numerics.decode, yolo_model::DecodeStyle::Yolov5);
+        assert_matches(file, &model, reference);
+    }
+}

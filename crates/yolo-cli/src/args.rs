@@ -30,6 +30,8 @@ pub enum DialectArg {
     Pytorchyolo,
     /// ultralytics/yolov3 archive branch: module_list.{i}.Conv2d.
     UltralyticsArchive,
+    /// ultralytics/yolov3 v9 and yolov5's hub yolov3 models: model.{i}.conv, model.{d}.m.{k}.
+    Yolov5,
     /// This project's own names: layers.{i}.conv, layers.{i}.bn.
     Native,
 }

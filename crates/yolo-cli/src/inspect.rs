@@ -27,6 +27,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
         DialectArg::Auto => None,
         DialectArg::Pytorchyolo => Some(Dialect::Pytorchyolo),
         DialectArg::UltralyticsArchive => Some(Dialect::UltralyticsArchive),
+        DialectArg::Yolov5 => Some(Dialect::Yolov5),
         DialectArg::Native => Some(Dialect::Native),
     };
     let mut remaps = args.remaps.iter().map(|r| RemapRule::parse(r)).collect::<Result<Vec<_>, _>>()?;

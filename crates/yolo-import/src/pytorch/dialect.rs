@@ -18,6 +18,9 @@ pub enum Dialect {
     /// ultralytics/yolov3 v7-v8 (`archive` branch): `module_list.{i}.Conv2d.weight`,
     /// `module_list.{i}.BatchNorm2d.*`.
     UltralyticsArchive,
+    /// ultralytics/yolov3 v9 and yolov5's hub yolov3 models: `model.{i}.conv`, `model.{i}.cv1`,
+    /// head `model.{d}.m.{k}` (see [`super::yolov5`]).
+    Yolov5,
     /// Our own names (`layers.{i}.conv.weight`, `layers.{i}.bn.gamma`), e.g. a burnpack
     /// exported as a state dict.
     Native,
@@ -32,6 +35,8 @@ pub enum Mapped {
     Anchors { layer: usize },
     /// A buffer the dialect writes that carries nothing we need (`anchor_grid`).
     Known,
+    /// A key of a dialect whose layer is only known once the topology is (yolov5-style).
+    Deferred,
     /// Not a key of this dialect.
     Foreign,
 }
@@ -127,12 +132,13 @@ static NATIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 });
 
 impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Native];
+    pub const ALL: [Dialect; 4] = [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Yolov5, Dialect::Native];
 
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Pytorchyolo => "pytorchyolo",
             Dialect::UltralyticsArchive => "ultralytics-archive",
+            Dialect::Yolov5 => "yolov5",
             Dialect::Native => "native",
         }
     }
@@ -146,6 +152,7 @@ impl Dialect {
         match self {
             Dialect::Pytorchyolo => "module_list.{i}.conv_{i} / batch_norm_{i} / yolo_{i}",
             Dialect::UltralyticsArchive => "module_list.{i}.Conv2d / BatchNorm2d",
+            Dialect::Yolov5 => "model.{i}[.{j}][.cv{k}].conv / bn, model.{d}.m.{k}",
             Dialect::Native => "layers.{i}.conv / bn",
         }
     }
@@ -155,11 +162,15 @@ impl Dialect {
             Dialect::Pytorchyolo => &PYTORCHYOLO,
             Dialect::UltralyticsArchive => &ULTRALYTICS_ARCHIVE,
             Dialect::Native => &NATIVE,
+            Dialect::Yolov5 => &[],
         }
     }
 
     /// What `key` is in this dialect.
     pub fn map(self, key: &str) -> Mapped {
+        if self == Dialect::Yolov5 {
+            return super::yolov5::parse(key).map_or(Mapped::Foreign, |_| Mapped::Deferred);
+        }
         for rule in self.rules() {
             if let Some(c) = rule.pattern.captures(key) {
                 return (rule.map)(&c).unwrap_or(Mapped::Foreign);
@@ -182,6 +193,7 @@ impl Dialect {
             Dialect::Pytorchyolo => format!("module_list.{layer}.batch_norm_{layer}.{}", torch_leaf(param)),
             Dialect::UltralyticsArchive if is_conv => format!("module_list.{layer}.Conv2d.{}", torch_leaf(param)),
             Dialect::UltralyticsArchive => format!("module_list.{layer}.BatchNorm2d.{}", torch_leaf(param)),
+            Dialect::Yolov5 => format!("(the conv module feeding layer {layer}).{}", torch_leaf(param)),
             Dialect::Native => param.key(layer),
         }
     }
@@ -197,6 +209,8 @@ impl Dialect {
             Dialect::UltralyticsArchive => {
                 Numerics { bn_eps: 1e-4, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Classic }
             }
+            // yolov5 Conv: BatchNorm2d(eps=0.001); tiny's ZeroPad2d; yolov5 box decoding.
+            Dialect::Yolov5 => Numerics { bn_eps: 1e-3, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Yolov5 },
             Dialect::Native => Numerics::DARKNET,
         }
     }

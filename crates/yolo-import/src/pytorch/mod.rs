@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod infer;
 pub mod prefix;
 pub mod remap;
+pub mod yolov5;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -109,6 +110,18 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
         .into());
     }
 
+    let mut mapped: Vec<Mapped> = keys.iter().map(|k| dialect.dialect.map(k)).collect();
+    let mut arch = options.arch.clone();
+    let mut yolov5 = None;
+    if dialect.dialect == Dialect::Yolov5 {
+        let resolved = yolov5::resolve(&keys, &options.arch)?;
+        for (slot, m) in mapped.iter_mut().zip(&resolved.mapped) {
+            *slot = *m;
+        }
+        arch = resolved.arch.clone();
+        yolov5 = Some(resolved);
+    }
+
     let mut weights = Vec::new();
     let mut foreign = Vec::new();
     let mut convs = infer::ConvShapes::new();
@@ -116,10 +129,13 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
     let mut dtypes = BTreeMap::new();
     let mut listing = Vec::new();
     let mut tensors = tensors;
-    for (original, key) in originals.iter().zip(&keys) {
+    for ((original, key), mapping) in originals.iter().zip(&keys).zip(mapped) {
         let Some(tensor) = tensors.remove(original) else { continue };
         listing.push((original.clone(), format!("{:?}", tensor.dtype()), tensor.shape().to_vec()));
-        match dialect.dialect.map(key) {
+        if let (Some(y), Some(yolov5::Key::Anchors)) = (&yolov5, yolov5::parse(key)) {
+            anchors.extend(y.layout.anchors(&read_f32(original, &tensor)?, tensor.shape()));
+        }
+        match mapping {
             Mapped::Weight { layer, param } => {
                 if param == Param::ConvWeight {
                     convs.insert(layer, tensor.shape().to_vec());
@@ -133,16 +149,19 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
                     anchors.insert(layer, values.chunks_exact(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>());
                 }
             }
-            Mapped::Known => {}
+            Mapped::Known | Mapped::Deferred => {}
             Mapped::Foreign => foreign.push(original.clone()),
         }
     }
-    let inferred = infer::infer(&options.arch, &convs, &anchors).map_err(|e| match foreign.is_empty() {
+    let mut inferred = infer::infer(&arch, &convs, &anchors).map_err(|e| match foreign.is_empty() {
         true => e,
         false => {
             PytorchError::Unmapped(format!("  {e}\n{}", explain_foreign(&foreign, &keys, &originals, dialect.dialect)))
         }
     })?;
+    if let Some(y) = &yolov5 {
+        inferred = y.finish(inferred, &options.arch);
+    }
     let classes = inferred.spec.classes();
     if let Some(given) = options.classes {
         if given != classes {

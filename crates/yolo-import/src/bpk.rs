@@ -24,18 +24,26 @@ pub const SOURCE_PREFIX: &str = "source.";
 pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, half: bool) -> Result<(), ImportError> {
     let display = path.display().to_string();
     let fail = |message: String| BurnpackError::Write { path: display.clone(), message };
-    let mut tensors = Vec::new();
-    for tensor in model.collect(None, None, false) {
-        let (name, _, shape, _, bytes) = tensor.into_parts().map_err(|e| fail(e.to_string()))?;
-        let values = f32s(&bytes);
-        let (dtype, bytes) = if half {
-            let h: Vec<half::f16> = values.iter().map(|v| half::f16::from_f32(*v)).collect();
-            (DType::F16, Bytes::from_elems(h))
-        } else {
-            (DType::F32, Bytes::from_elems(values))
-        };
-        tensors.push(PackTensor::new(name, dtype, shape, None, bytes));
-    }
+    // Deferred: each tensor is read back from the device and converted as the writer reaches
+    // it, so writing holds one tensor at a time.
+    let tensors: Vec<PackTensor> = model
+        .collect(None, None, false)
+        .into_iter()
+        .map(|tensor| {
+            let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
+            let count = shape.iter().product::<usize>();
+            let (dtype, byte_len) = if half { (DType::F16, count * 2) } else { (DType::F32, count * 4) };
+            let convert = move || {
+                let values = f32s(&tensor.to_bytes()?);
+                Ok(if half {
+                    Bytes::from_elems(values.iter().map(|v| half::f16::from_f32(*v)).collect::<Vec<_>>())
+                } else {
+                    Bytes::from_elems(values)
+                })
+            };
+            PackTensor::deferred(name, dtype, shape, None, byte_len, convert)
+        })
+        .collect();
     let config = model.config();
     let mut writer = Writer::new(tensors)
         .with_metadata(FORMAT, "1")

@@ -198,15 +198,18 @@ pub fn import(
     let dialect = report.dialect.dialect;
     let mut sources = BTreeMap::new();
     let mut tensors = Vec::with_capacity(weights.len());
+    // Deferred reads: each tensor is read and cast when the model takes it, so the peak holds
+    // the model plus one tensor, not the model plus a second copy of every weight.
     for (native, original, tensor) in weights {
-        let values = read_f32(&original, &tensor)?;
-        tensors.push(PackTensor::new(
-            native.clone(),
-            DType::F32,
-            tensor.shape().to_vec(),
-            None,
-            Bytes::from_elems(values),
-        ));
+        let shape = tensor.shape().to_vec();
+        let byte_len = shape.iter().product::<usize>() * 4;
+        let key = original.clone();
+        let read = move || {
+            read_f32(&key, &tensor)
+                .map(Bytes::from_elems)
+                .map_err(|e| burn::store::burn_pack::Error::IoError(e.to_string()))
+        };
+        tensors.push(PackTensor::deferred(native.clone(), DType::F32, shape, None, byte_len, read));
         sources.insert(native, original);
     }
     let ranking = report.ranking.clone();

@@ -175,3 +175,15 @@ fn yolov5_style_matrix_imports_with_no_flags() {
         assert_matches(file, &model, reference);
     }
 }
+
+#[test]
+fn mmdet_checkpoints_import_with_no_flags() {
+    for file in ["mmdet_ckpt.pt", "mmdet_dp.pt"] {
+        let (model, report, _) = pytorch::import(&ckpt(file), &PytorchOptions::default(), &cpu()).expect(file);
+        assert_eq!(report.dialect.dialect.name(), "mmdet", "{file}");
+        assert!(report.architecture.contains("yolov3 topology"), "{file}: {}", report.architecture);
+        assert_matches(file, &model, "ref_mmdet.npy");
+    }
+    let (_, report, _) = pytorch::import(&ckpt("mmdet_ckpt.pt"), &PytorchOptions::default(), &cpu()).expect("imports");
+    assert_eq!(report.metadata.values.get("meta.epoch").map(String::as_str), Some("273"));
+}

@@ -32,6 +32,8 @@ pub enum DialectArg {
     UltralyticsArchive,
     /// ultralytics/yolov3 v9 and yolov5's hub yolov3 models: model.{i}.conv, model.{d}.m.{k}.
     Yolov5,
+    /// mmdetection's YOLOV3: backbone.conv_res_block{s}, neck.detect{d}, bbox_head.convs_pred.
+    Mmdet,
     /// This project's own names: layers.{i}.conv, layers.{i}.bn.
     Native,
 }

@@ -28,6 +28,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
         DialectArg::Pytorchyolo => Some(Dialect::Pytorchyolo),
         DialectArg::UltralyticsArchive => Some(Dialect::UltralyticsArchive),
         DialectArg::Yolov5 => Some(Dialect::Yolov5),
+        DialectArg::Mmdet => Some(Dialect::Mmdet),
         DialectArg::Native => Some(Dialect::Native),
     };
     let mut remaps = args.remaps.iter().map(|r| RemapRule::parse(r)).collect::<Result<Vec<_>, _>>()?;

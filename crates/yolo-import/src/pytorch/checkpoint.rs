@@ -172,6 +172,18 @@ fn describe_root(
             PickleValue::Bool(b) => drop(metadata.values.insert(key.clone(), b.to_string())),
             _ => {}
         }
+        // mmdetection keeps epoch/iter/versions in a `meta` dict.
+        if let (true, PickleValue::Dict(meta)) = (key == "meta", value) {
+            for (k, v) in meta {
+                let text = match v {
+                    PickleValue::Int(i) => i.to_string(),
+                    PickleValue::Float(f) => f.to_string(),
+                    PickleValue::String(s) => s.clone(),
+                    _ => continue,
+                };
+                metadata.values.insert(format!("meta.{k}"), text);
+            }
+        }
         if key == "optimizer" || key == "optimizer_state_dict" {
             metadata.optimizer = !matches!(value, PickleValue::None);
         }

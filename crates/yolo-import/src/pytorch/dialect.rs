@@ -21,6 +21,9 @@ pub enum Dialect {
     /// ultralytics/yolov3 v9 and yolov5's hub yolov3 models: `model.{i}.conv`, `model.{i}.cv1`,
     /// head `model.{d}.m.{k}` (see [`super::yolov5`]).
     Yolov5,
+    /// mmdetection's YOLOV3 (Darknet-53 backbone, YOLOV3Neck, YOLOV3Head):
+    /// `backbone.conv_res_block{s}.res{j}.conv{k}`, `neck.detect{d}.conv{k}`, `bbox_head.convs_pred.{k}`.
+    Mmdet,
     /// Our own names (`layers.{i}.conv.weight`, `layers.{i}.bn.gamma`), e.g. a burnpack
     /// exported as a state dict.
     Native,
@@ -111,6 +114,64 @@ static ULTRALYTICS_ARCHIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
+/// mmdet ConvModule leaves: `.conv.weight`, `.bn.{weight,bias,running_mean,running_var}`.
+fn conv_module(kind: &str, leaf: &str) -> Option<Param> {
+    match kind {
+        "conv" if leaf == "weight" => Some(Param::ConvWeight),
+        "bn" => torch_bn(leaf),
+        _ => None,
+    }
+}
+
+/// The darknet layer of mmdet Darknet-53's stage `stage` (1-5) downsample conv: stages hold
+/// 1, 2, 8, 8, 4 residual blocks of three layers (conv1, conv2, shortcut) after it.
+fn mmdet_stage_start(stage: usize) -> Option<usize> {
+    const REPEATS: [usize; 5] = [1, 2, 8, 8, 4];
+    (1..=5).contains(&stage).then(|| 1 + REPEATS[..stage - 1].iter().map(|r| 1 + 3 * r).sum::<usize>())
+}
+
+/// YOLOV3Neck's DetectionBlock `detect{d}` starts at these darknet layers, then five convs.
+const MMDET_DETECT: [usize; 3] = [75, 87, 99];
+/// YOLOV3Neck's `conv{k}` (the 1x1 before each upsample).
+const MMDET_NECK_CONV: [usize; 2] = [84, 96];
+/// YOLOV3Head's `convs_bridge.{k}` (3x3) and `convs_pred.{k}` (the head conv), per scale.
+const MMDET_BRIDGE: [usize; 3] = [80, 92, 104];
+
+static MMDET: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        // backbone.conv1.{conv,bn}.*: layer 0
+        rule(r"^backbone\.conv1\.(conv|bn)\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: 0, param: conv_module(&c[1], &c[2])? })
+        }),
+        // backbone.conv_res_block{s}.conv.{conv,bn}.*: the stage's downsample conv
+        rule(r"^backbone\.conv_res_block(\d)\.conv\.(conv|bn)\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: mmdet_stage_start(index(c, 1)?)?, param: conv_module(&c[2], &c[3])? })
+        }),
+        // backbone.conv_res_block{s}.res{j}.conv{k}.{conv,bn}.*: residual block j, conv k (1 or 2)
+        rule(r"^backbone\.conv_res_block(\d)\.res(\d+)\.conv([12])\.(conv|bn)\.(\w+)$", |c| {
+            let layer = mmdet_stage_start(index(c, 1)?)? + 3 * index(c, 2)? + index(c, 3)?;
+            Some(Mapped::Weight { layer, param: conv_module(&c[4], &c[5])? })
+        }),
+        // neck.detect{d}.conv{k}.{conv,bn}.*: DetectionBlock d (1-3), conv k (1-5)
+        rule(r"^neck\.detect([123])\.conv([1-5])\.(conv|bn)\.(\w+)$", |c| {
+            let layer = MMDET_DETECT[index(c, 1)? - 1] + index(c, 2)? - 1;
+            Some(Mapped::Weight { layer, param: conv_module(&c[3], &c[4])? })
+        }),
+        // neck.conv{k}.{conv,bn}.*: the 1x1 before upsample k (1-2)
+        rule(r"^neck\.conv([12])\.(conv|bn)\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: MMDET_NECK_CONV[index(c, 1)? - 1], param: conv_module(&c[2], &c[3])? })
+        }),
+        // bbox_head.convs_bridge.{k}.{conv,bn}.*: the 3x3 of scale k (large stride first)
+        rule(r"^bbox_head\.convs_bridge\.([012])\.(conv|bn)\.(\w+)$", |c| {
+            Some(Mapped::Weight { layer: MMDET_BRIDGE[index(c, 1)?], param: conv_module(&c[2], &c[3])? })
+        }),
+        // bbox_head.convs_pred.{k}.{weight,bias}: the head conv of scale k
+        rule(r"^bbox_head\.convs_pred\.([012])\.(weight|bias)$", |c| {
+            Some(Mapped::Weight { layer: MMDET_BRIDGE[index(c, 1)?] + 1, param: torch_conv(&c[2])? })
+        }),
+    ]
+});
+
 static NATIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     vec![
         // layers.{i}.conv.{weight,bias}
@@ -132,13 +193,15 @@ static NATIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 });
 
 impl Dialect {
-    pub const ALL: [Dialect; 4] = [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Yolov5, Dialect::Native];
+    pub const ALL: [Dialect; 5] =
+        [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Yolov5, Dialect::Mmdet, Dialect::Native];
 
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Pytorchyolo => "pytorchyolo",
             Dialect::UltralyticsArchive => "ultralytics-archive",
             Dialect::Yolov5 => "yolov5",
+            Dialect::Mmdet => "mmdet",
             Dialect::Native => "native",
         }
     }
@@ -153,6 +216,7 @@ impl Dialect {
             Dialect::Pytorchyolo => "module_list.{i}.conv_{i} / batch_norm_{i} / yolo_{i}",
             Dialect::UltralyticsArchive => "module_list.{i}.Conv2d / BatchNorm2d",
             Dialect::Yolov5 => "model.{i}[.{j}][.cv{k}].conv / bn, model.{d}.m.{k}",
+            Dialect::Mmdet => "backbone.conv_res_block{s}.res{j}.conv{k} / neck.detect{d} / bbox_head.convs_*",
             Dialect::Native => "layers.{i}.conv / bn",
         }
     }
@@ -162,6 +226,7 @@ impl Dialect {
             Dialect::Pytorchyolo => &PYTORCHYOLO,
             Dialect::UltralyticsArchive => &ULTRALYTICS_ARCHIVE,
             Dialect::Native => &NATIVE,
+            Dialect::Mmdet => &MMDET,
             Dialect::Yolov5 => &[],
         }
     }
@@ -193,7 +258,9 @@ impl Dialect {
             Dialect::Pytorchyolo => format!("module_list.{layer}.batch_norm_{layer}.{}", torch_leaf(param)),
             Dialect::UltralyticsArchive if is_conv => format!("module_list.{layer}.Conv2d.{}", torch_leaf(param)),
             Dialect::UltralyticsArchive => format!("module_list.{layer}.BatchNorm2d.{}", torch_leaf(param)),
-            Dialect::Yolov5 => format!("(the conv module feeding layer {layer}).{}", torch_leaf(param)),
+            Dialect::Yolov5 | Dialect::Mmdet => {
+                format!("(the {} module of darknet layer {layer}).{}", self.name(), torch_leaf(param))
+            }
             Dialect::Native => param.key(layer),
         }
     }
@@ -211,6 +278,8 @@ impl Dialect {
             }
             // yolov5 Conv: BatchNorm2d(eps=0.001); tiny's ZeroPad2d; yolov5 box decoding.
             Dialect::Yolov5 => Numerics { bn_eps: 1e-3, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Yolov5 },
+            // mmdet ConvModule: BatchNorm2d default eps; no maxpool; YOLOBBoxCoder = classic.
+            Dialect::Mmdet => Numerics { bn_eps: 1e-5, maxpool_fill: PadFill::Zero, decode: DecodeStyle::Classic },
             Dialect::Native => Numerics::DARKNET,
         }
     }
@@ -256,6 +325,21 @@ mod tests {
         assert_eq!(d.map("module_list.16.yolo_16.anchors"), Mapped::Anchors { layer: 16 });
         assert_eq!(d.map("module_list.13.conv_12.weight"), Mapped::Foreign, "indices must agree");
         assert_eq!(d.map("module_list.0.old_conv_0.weight"), Mapped::Foreign);
+    }
+
+    #[test]
+    fn mmdet_keys_land_on_darknet_layers() {
+        let d = Dialect::Mmdet;
+        let w = |layer, param| Mapped::Weight { layer, param };
+        assert_eq!(d.map("backbone.conv1.conv.weight"), w(0, Param::ConvWeight));
+        assert_eq!(d.map("backbone.conv_res_block1.conv.bn.weight"), w(1, Param::BnGamma));
+        assert_eq!(d.map("backbone.conv_res_block1.res0.conv2.conv.weight"), w(3, Param::ConvWeight));
+        assert_eq!(d.map("backbone.conv_res_block3.res7.conv2.bn.running_var"), w(35, Param::BnVar));
+        assert_eq!(d.map("backbone.conv_res_block5.res3.conv2.conv.weight"), w(73, Param::ConvWeight));
+        assert_eq!(d.map("neck.detect3.conv5.bn.bias"), w(103, Param::BnBeta));
+        assert_eq!(d.map("neck.conv2.conv.weight"), w(96, Param::ConvWeight));
+        assert_eq!(d.map("bbox_head.convs_pred.0.bias"), w(81, Param::ConvBias));
+        assert_eq!(d.map("bbox_head.convs_bridge.2.conv.weight"), w(104, Param::ConvWeight));
     }
 
     #[test]

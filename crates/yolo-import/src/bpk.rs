@@ -54,7 +54,17 @@ pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, h
     for (key, value) in provenance {
         writer = writer.with_metadata(&format!("{SOURCE_PREFIX}{key}"), value);
     }
-    writer.write_to_file(path).map_err(|e| fail(e.to_string()))?;
+    // Stream into a sibling temp file, then rename: readers never see a partial file, and
+    // (unlike `write_to_file`) no fsync of the whole model sits on the import's critical path.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = writer.write_to_file_in_place(&tmp).map_err(|e| e.to_string()).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
+    });
+    if let Err(message) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(message).into());
+    }
     Ok(())
 }
 
@@ -87,7 +97,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), Import
         };
         tensors.push(PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values)));
     }
-    let mut model = Yolo::new(YoloConfig::new(spec, numerics), device);
+    let mut model = Yolo::for_loading(YoloConfig::new(spec, numerics), device);
     let apply = report::apply(&mut model, tensors, Vec::new(), &|_| Vec::new(), false)?;
     let provenance =
         meta.iter().filter_map(|(k, v)| k.strip_prefix(SOURCE_PREFIX).map(|k| (k.to_string(), v.clone()))).collect();

@@ -56,7 +56,7 @@ pub fn load_darknet_bytes(
 ) -> Result<Imported, ImportError> {
     let source = source.to_string();
     let weights = darknet::read_weights(&source, bytes, &config.spec)?;
-    let mut model = Yolo::new(config, device);
+    let mut model = Yolo::for_loading(config, device);
     let apply = report::apply(&mut model, weights.tensors, Vec::new(), &|_| Vec::new(), false)?;
     Ok(Imported { model, report: ImportReport { source, darknet: Some(weights.header), apply } })
 }

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::{leaky_relu, mish, relu, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
@@ -21,7 +21,13 @@ pub struct ConvBlock {
 impl ConvBlock {
     /// Builds the layer with burn's default initialisation (seed the device for determinism).
     pub fn new(spec: &ConvSpec, bn_eps: f64, device: &Device) -> Self {
+        Self::with_initializer(spec, bn_eps, Conv2dConfig::new([1, 1], [1, 1]).initializer, device)
+    }
+
+    /// Builds the layer with conv weights from `initializer` (zeros when weights will be loaded).
+    pub fn with_initializer(spec: &ConvSpec, bn_eps: f64, initializer: Initializer, device: &Device) -> Self {
         let conv = Conv2dConfig::new([spec.in_channels, spec.filters], [spec.size, spec.size])
+            .with_initializer(initializer)
             .with_stride([spec.stride, spec.stride])
             .with_padding(PaddingConfig2d::Explicit(spec.padding, spec.padding, spec.padding, spec.padding))
             .with_groups(spec.groups)

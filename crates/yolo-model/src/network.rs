@@ -1,6 +1,7 @@
 //! The whole network: darknet layers run in cfg order, with route/shortcut references.
 
 use burn::module::Module;
+use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
 use crate::cfg::LayerSpec;
@@ -35,12 +36,25 @@ pub enum InputError {
 impl Yolo {
     /// Builds the network with freshly initialised weights (seed the device for determinism).
     pub fn new(config: YoloConfig, device: &Device) -> Self {
+        Self::build(config, None, device)
+    }
+
+    /// Builds the network with zeroed weights, for loading: no random numbers are drawn for
+    /// tens of millions of parameters that are about to be replaced.
+    pub fn for_loading(config: YoloConfig, device: &Device) -> Self {
+        Self::build(config, Some(Initializer::Zeros), device)
+    }
+
+    fn build(config: YoloConfig, initializer: Option<Initializer>, device: &Device) -> Self {
         let layers = config
             .spec
             .layers
             .iter()
             .map(|layer| match layer {
-                LayerSpec::Conv(conv) => Some(ConvBlock::new(conv, config.numerics.bn_eps, device)),
+                LayerSpec::Conv(conv) => Some(match &initializer {
+                    Some(init) => ConvBlock::with_initializer(conv, config.numerics.bn_eps, init.clone(), device),
+                    None => ConvBlock::new(conv, config.numerics.bn_eps, device),
+                }),
                 _ => None,
             })
             .collect();

@@ -214,7 +214,7 @@ pub fn import(
     }
     let ranking = report.ranking.clone();
     let hints = move |r: &ApplyReport| hints(r, dialect, &ranking, &sources);
-    let mut model = Yolo::new(config, device);
+    let mut model = Yolo::for_loading(config, device);
     let apply = report::apply(&mut model, tensors, foreign, &hints, options.allow_partial)?;
     Ok((model, report, apply))
 }

@@ -70,11 +70,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             (model, text, json, apply.applied)
         }
     };
+    let loaded_in = started.elapsed();
     let validation = validate(&model, &device).with_context(|| format!("{source} imported but is unusable"))?;
+    let validated_in = started.elapsed() - loaded_in;
     bpk::write(&args.output, &model, &provenance, args.keep_half)?;
     let elapsed = started.elapsed();
+    let written_in = elapsed - loaded_in - validated_in;
     report_text.push_str(&format!(
-        "  numerics:      {}\n  loaded:        {applied} tensors\n  validated:     {validation}\n  wrote:         {} ({}) in {elapsed:.2?}\n",
+        "  numerics:      {}\n  loaded:        {applied} tensors in {loaded_in:.2?}\n  validated:     {validation} in {validated_in:.2?}\n  wrote:         {} ({}) in {written_in:.2?}; {elapsed:.2?} in all\n",
         model.config().numerics.to_text(),
         args.output.display(),
         if args.keep_half { "float16" } else { "float32" },

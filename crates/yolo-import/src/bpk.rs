@@ -34,11 +34,11 @@ pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, h
             let count = shape.iter().product::<usize>();
             let (dtype, byte_len) = if half { (DType::F16, count * 2) } else { (DType::F32, count * 4) };
             let convert = move || {
-                let values = f32s(&tensor.to_bytes()?);
+                let bytes = tensor.to_bytes()?;
                 Ok(if half {
-                    Bytes::from_elems(values.iter().map(|v| half::f16::from_f32(*v)).collect::<Vec<_>>())
+                    Bytes::from_elems(f32s(&bytes).iter().map(|v| half::f16::from_f32(*v)).collect::<Vec<_>>())
                 } else {
-                    Bytes::from_elems(values)
+                    bytes // the model's f32 values, already little-endian
                 })
             };
             PackTensor::deferred(name, dtype, shape, None, byte_len, convert)

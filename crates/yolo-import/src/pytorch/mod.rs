@@ -205,9 +205,15 @@ pub fn import(
         let byte_len = shape.iter().product::<usize>() * 4;
         let key = original.clone();
         let read = move || {
-            read_f32(&key, &tensor)
-                .map(Bytes::from_elems)
-                .map_err(|e| burn::store::burn_pack::Error::IoError(e.to_string()))
+            let bytes = match tensor.dtype() {
+                // Little-endian f32 already: hand the bytes over without a conversion pass.
+                TorchDType::F32 if cfg!(target_endian = "little") => tensor
+                    .read()
+                    .map(Bytes::from_bytes_vec)
+                    .map_err(|source| PytorchError::Tensor { key: key.clone(), source }),
+                _ => read_f32(&key, &tensor).map(Bytes::from_elems),
+            };
+            bytes.map_err(|e| burn::store::burn_pack::Error::IoError(e.to_string()))
         };
         tensors.push(PackTensor::deferred(native.clone(), DType::F32, shape, None, byte_len, read));
         sources.insert(native, original);

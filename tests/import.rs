@@ -144,15 +144,23 @@ fn classes_flag_must_agree() {
 
 #[test]
 fn burnpack_round_trip_keeps_predictions() {
-    let model = import("fp16.pt", &PytorchOptions::default());
     let dir = std::env::temp_dir().join(format!("yolov3-bpk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    for half in [false, true] {
-        let path = dir.join(format!("m{half}.bpk"));
+    // A DataParallel checkpoint of every dialect, then fp16 stored as float16.
+    let cases = [
+        ("dp.pt", "ref_pytorchyolo.npy", false),
+        ("archive_dp.pt", "ref_archive.npy", false),
+        ("v5tiny_dp.pt", "ref_v5tiny.npy", false),
+        ("mmdet_dp.pt", "ref_mmdet.npy", false),
+        ("fp16.pt", "ref_pytorchyolo_fp16.npy", true),
+    ];
+    for (file, reference, half) in cases {
+        let model = import(file, &PytorchOptions::default());
+        let path = dir.join(format!("{file}.bpk"));
         yolo_import::bpk::write(&path, &model, &Default::default(), half).expect("writes");
         let (loaded, _) = yolo_import::bpk::load(&path, &cpu()).expect("loads");
         assert_eq!(loaded.config(), model.config());
-        assert_matches("fp16.pt via bpk", &loaded, "ref_pytorchyolo_fp16.npy");
+        assert_matches(&format!("{file} via bpk"), &loaded, reference);
     }
 }
 

@@ -20,7 +20,7 @@ use crate::weights::{self, Format};
 /// Runs one forward pass on a random input and checks the output's shape and finiteness.
 pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
     let spec = &model.config().spec;
-    let size = spec.max_stride * 2;
+    let size = spec.max_stride; // the smallest valid input: one cell on the coarsest head
     let dims = [1, spec.channels, size, size];
     let out = model.forward(Tensor::<4>::random(dims, Distribution::Uniform(0.0, 1.0), device));
     let got = out.dims();

@@ -104,6 +104,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), Import
     Ok((model, BurnpackInfo { provenance, apply }))
 }
 
-fn f32s(bytes: &[u8]) -> Vec<f32> {
+/// Little-endian float32 bytes to values (the layout of darknet files and burnpacks).
+pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }

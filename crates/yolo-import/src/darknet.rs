@@ -165,7 +165,7 @@ impl FloatReader<'_> {
         let count: usize = shape.iter().product();
         let bytes = &self.payload[self.at * 4..(self.at + count) * 4];
         self.at += count;
-        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values = crate::bpk::f32s(bytes);
         PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values))
     }
 }

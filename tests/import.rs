@@ -195,3 +195,22 @@ fn mmdet_checkpoints_import_with_no_flags() {
     let (_, report, _) = pytorch::import(&ckpt("mmdet_ckpt.pt"), &PytorchOptions::default(), &cpu()).expect("imports");
     assert_eq!(report.metadata.values.get("meta.epoch").map(String::as_str), Some("273"));
 }
+
+#[test]
+fn key_and_allow_partial() {
+    let options = PytorchOptions { key: Some("state_dict".into()), ..PytorchOptions::default() };
+    assert_matches("trainer.pt --key state_dict", &import("trainer.pt", &options), "ref_pytorchyolo.npy");
+    let options = PytorchOptions { key: Some("weights".into()), ..PytorchOptions::default() };
+    let err = pytorch::import(&ckpt("trainer.pt"), &options, &cpu()).expect_err("no such entry");
+    assert!(err.to_string().contains("--key weights") && err.to_string().contains("state_dict"), "{err}");
+
+    // A checkpoint missing one layer's BatchNorm loads only when asked, and says what is missing.
+    let cfg = ArchChoice::Cfg(import("dp.pt", &PytorchOptions::default()).config().spec.clone());
+    let rule = RemapRule::parse(r"^module_list\.13\.batch_norm_13\.=dropped.").expect("rule");
+    let strict = PytorchOptions { arch: cfg.clone(), remaps: vec![rule.clone()], ..PytorchOptions::default() };
+    let err = pytorch::import(&ckpt("dp.pt"), &strict, &cpu()).expect_err("missing BN");
+    assert!(err.to_string().contains("missing 4 key(s) under layers.13"), "{err}");
+    let partial = PytorchOptions { allow_partial: true, ..strict };
+    let (_, _, report) = pytorch::import(&ckpt("dp.pt"), &partial, &cpu()).expect("partial load");
+    assert_eq!(report.missing.len(), 4);
+}

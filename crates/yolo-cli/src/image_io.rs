@@ -63,14 +63,53 @@ pub fn load(path: &Path) -> anyhow::Result<DynamicImage> {
 }
 
 /// RGB planar floats in `[0, 1]`; alpha is dropped, grey is replicated (as darknet loads).
+///
+/// 8-bit images are divided by 255 exactly as darknet does (`image`'s own float conversion is
+/// one ulp off for some values); deeper images keep their precision.
 pub fn to_planar(image: &DynamicImage) -> Planar {
-    let rgb = image.to_rgb32f();
-    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-    let mut data = vec![0.0f32; 3 * width * height];
-    for (i, px) in rgb.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * width * height + i] = px.0[c];
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let plane = width * height;
+    let mut data = vec![0.0f32; 3 * plane];
+    let mut fill = |i: usize, px: [f32; 3]| {
+        for (c, v) in px.into_iter().enumerate() {
+            data[c * plane + i] = v;
+        }
+    };
+    match image {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => {
+            for (i, px) in image.to_rgb8().pixels().enumerate() {
+                fill(i, px.0.map(|v| f32::from(v) / 255.0));
+            }
+        }
+        _ => {
+            for (i, px) in image.to_rgb32f().pixels().enumerate() {
+                fill(i, px.0);
+            }
         }
     }
     Planar { width, height, data }
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
+
+    use super::to_planar;
+
+    #[test]
+    fn grey_rgba_and_16_bit_become_rgb_in_unit_range() {
+        let grey = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(2, 1, Luma([51u8])));
+        assert_eq!(to_planar(&grey).data, vec![0.2; 6]);
+        let rgba = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(1, 1, Rgba([255u8, 0, 51, 0])));
+        assert_eq!(to_planar(&rgba).data, vec![1.0, 0.0, 0.2], "alpha is dropped, not composited");
+        let deep = DynamicImage::ImageRgb16(ImageBuffer::from_pixel(1, 1, Rgb([65535u16, 0, 32768])));
+        let p = to_planar(&deep).data;
+        assert_eq!(p[0], 1.0);
+        assert!((p[2] - 0.500_007_6).abs() < 1e-6, "16-bit precision is kept: {}", p[2]);
+        let grey_alpha = DynamicImage::ImageLumaA8(ImageBuffer::from_pixel(1, 1, LumaA([255u8, 7])));
+        assert_eq!(to_planar(&grey_alpha).data, vec![1.0; 3]);
+    }
 }

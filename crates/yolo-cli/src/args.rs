@@ -20,6 +20,36 @@ pub enum Command {
     Import(ImportArgs),
     /// Show what a PyTorch checkpoint holds and how it would be imported.
     Inspect(InspectArgs),
+    /// Time the network's forward pass (after warm-up) on random input.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Weights as for `detect` (default: the bundled yolov3-tiny).
+    #[arg(short, long)]
+    pub weights: Option<PathBuf>,
+    /// Darknet cfg for darknet weights.
+    #[arg(long)]
+    pub cfg: Option<PathBuf>,
+    /// A built-in architecture with seeded random weights instead of `--weights`.
+    #[arg(long, value_enum, conflicts_with_all = ["weights", "cfg"])]
+    pub arch: Option<ArchArg>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Input size (a multiple of 32).
+    #[arg(long, default_value_t = 416)]
+    pub size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed runs.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub runs: usize,
+    /// Untimed runs first (shader compilation, autotuning, caches).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
 }
 
 /// Checkpoint key families (`auto` detects).
@@ -172,4 +202,14 @@ pub struct DetectArgs {
     /// Print timings and the model summary to stderr.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl From<ArchArg> for yolo_model::Arch {
+    fn from(arch: ArchArg) -> Self {
+        match arch {
+            ArchArg::Yolov3 => yolo_model::Arch::Yolov3,
+            ArchArg::Yolov3Tiny => yolo_model::Arch::Yolov3Tiny,
+            ArchArg::Yolov3Spp => yolo_model::Arch::Yolov3Spp,
+        }
+    }
 }

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 use yolo_import::pytorch::dialect::Dialect;
 use yolo_import::pytorch::remap::RemapRule;
 use yolo_import::pytorch::{self, ArchChoice, PytorchOptions, PytorchReport};
-use yolo_model::{Arch, YoloConfig};
+use yolo_model::YoloConfig;
 
-use crate::args::{ArchArg, CheckpointArgs, DialectArg, FormatArg, InspectArgs};
+use crate::args::{CheckpointArgs, DialectArg, FormatArg, InspectArgs};
 
 /// Turns the shared checkpoint flags into importer options.
 pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
@@ -16,11 +16,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read cfg {}", path.display()))?;
             ArchChoice::Cfg(YoloConfig::from_cfg(&path.display().to_string(), &text)?.spec)
         }
-        (None, Some(a)) => ArchChoice::Builtin(match a {
-            ArchArg::Yolov3 => Arch::Yolov3,
-            ArchArg::Yolov3Tiny => Arch::Yolov3Tiny,
-            ArchArg::Yolov3Spp => Arch::Yolov3Spp,
-        }),
+        (None, Some(a)) => ArchChoice::Builtin(a.into()),
         (None, None) => ArchChoice::Auto,
     };
     let dialect = match args.dialect {

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod atomic;
+pub mod bench;
 pub mod detect;
 pub mod device;
 pub mod draw;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(args) => detect::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

@@ -16,17 +16,37 @@ use crate::config::PadFill;
 /// # Shapes
 /// `[B, C, H, W] -> [B, C, (H + p - k) / s + 1, (W + p - k) / s + 1]`
 pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
     let (before, after) = spec.pads();
-    let (x, after) = match fill {
-        PadFill::Zero if after > before => {
-            let extra = after - before;
-            (x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)), before)
-        }
-        _ => (x, after),
+    let k = spec.size;
+    // Fast path 1: non-overlapping windows that tile the map exactly (darknet's trailing pad
+    // is never reached): a reshape and two max reductions.
+    if spec.stride == k && before == 0 && h % k == 0 && w % k == 0 {
+        let [b, c, _, _] = x.dims();
+        return x.reshape([b, c, h / k, k, w / k, k]).max_dim(5).max_dim(3).reshape([b, c, h / k, w / k]);
+    }
+    // Pad explicitly: `-inf` everywhere, except zeros for the extra trailing cells in Zero mode.
+    let extra = after.saturating_sub(before);
+    let x = match fill {
+        PadFill::Zero if extra > 0 => x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)),
+        _ => x.pad([(0, extra), (0, extra)], PadMode::Constant(f32::NEG_INFINITY)),
     };
-    let mut options = MaxPoolOptions::new([spec.size, spec.size]);
+    let sym = after - extra;
+    let x = if before > 0 || sym > 0 {
+        x.pad([(before, sym), (before, sym)], PadMode::Constant(f32::NEG_INFINITY))
+    } else {
+        x
+    };
+    // Fast path 2: stride 1 (tiny's 2/1 pool, SPP's 5/9/13): separable running maxima of
+    // shifted views, 2k elementwise maxima instead of a generic windowed kernel.
+    if spec.stride == 1 {
+        let [_, _, ph, pw] = x.dims();
+        let (oh, ow) = (ph + 1 - k, pw + 1 - k);
+        let rows = (1..k).fold(x.clone().narrow(2, 0, oh), |m, i| m.max_pair(x.clone().narrow(2, i, oh)));
+        return (1..k).fold(rows.clone().narrow(3, 0, ow), |m, j| m.max_pair(rows.clone().narrow(3, j, ow)));
+    }
+    let mut options = MaxPoolOptions::new([k, k]);
     options.stride = [spec.stride, spec.stride];
-    options.padding = [(before, after), (before, after)];
     max_pool2d(x, options)
 }
 

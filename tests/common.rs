@@ -32,7 +32,8 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
-/// The bundled yolov3-tiny with darknet numerics on `device`.
+/// The bundled yolov3-tiny with darknet numerics on `device`, on the inference fast path
+/// (BatchNorm folded), as `detect` runs it.
 pub fn bundled_tiny(device: &Device) -> LoadedModel {
-    weights::load(None, None, device).expect("the bundled weights load")
+    weights::load(None, None, device).expect("the bundled weights load").for_inference()
 }

@@ -214,3 +214,14 @@ fn key_and_allow_partial() {
     let (_, _, report) = pytorch::import(&ckpt("dp.pt"), &partial, &cpu()).expect("partial load");
     assert_eq!(report.missing.len(), 4);
 }
+
+#[test]
+fn folded_batchnorm_keeps_predictions() {
+    for (file, reference) in
+        [("dp.pt", "ref_pytorchyolo.npy"), ("v5v3_strip.pt", "ref_v5v3_fp16.npy"), ("mmdet_ckpt.pt", "ref_mmdet.npy")]
+    {
+        let folded = import(file, &PytorchOptions::default()).fold_batchnorm();
+        assert!(!folded.has_batchnorm());
+        assert_matches(&format!("{file} folded"), &folded, reference);
+    }
+}

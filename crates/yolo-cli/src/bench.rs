@@ -44,10 +44,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Some(arch) => {
             let arch = Arch::from(arch);
             device.seed(0);
-            (Yolo::new(YoloConfig::builtin(arch), device), format!("{} (random weights)", arch.name()))
+            let model = Yolo::new(YoloConfig::builtin(arch), device).fold_batchnorm();
+            (model, format!("{} (random weights)", arch.name()))
         }
         None => {
-            let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), device)?;
+            let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), device)?.for_inference();
             (loaded.model, loaded.architecture)
         }
     };

@@ -83,7 +83,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let selected = device::select(args.device)?;
-    let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), &selected.device)?;
+    let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), &selected.device)?.for_inference();
     let classes = loaded.model.config().spec.classes();
     let labels = names::load(args.names.as_deref(), classes)?;
     if args.verbose {

@@ -51,6 +51,13 @@ pub struct LoadedModel {
     pub tensors: usize,
 }
 
+impl LoadedModel {
+    /// The inference fast path: BatchNorm folded into the convolutions.
+    pub fn for_inference(self) -> LoadedModel {
+        LoadedModel { model: self.model.fold_batchnorm(), ..self }
+    }
+}
+
 /// Loads `weights` (default: the bundled tiny) with `cfg` (default: inferred).
 pub fn load(weights: Option<&Path>, cfg: Option<&Path>, device: &Device) -> anyhow::Result<LoadedModel> {
     let cfg_config = cfg.map(read_cfg).transpose()?;

@@ -13,6 +13,7 @@ pub mod cfg;
 pub mod config;
 pub mod conv_block;
 pub mod decode;
+pub mod fold;
 pub mod network;
 pub mod ops;
 pub mod postprocess;

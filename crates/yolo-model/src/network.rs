@@ -69,6 +69,12 @@ impl Yolo {
         Self { layers, config, keep }
     }
 
+    /// Rebuilds the network with every conv block transformed by `f` (used by BN folding).
+    pub(crate) fn map_blocks(self, f: impl Fn(ConvBlock) -> ConvBlock) -> Yolo {
+        let Yolo { layers, config, keep } = self;
+        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep }
+    }
+
     pub fn config(&self) -> &YoloConfig {
         &self.config
     }

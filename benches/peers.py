@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""This project vs the tools users would use instead, on the same forward pass, in one run.
+
+Usually run through `cargo xtask bench-peers`, which builds the release binary and prepares a
+throwaway venv (torch CPU, onnxruntime, opencv-python-headless 4.x, pytorchyolo). By hand:
+
+    python benches/peers.py --bin target/release/yolov3 [--threads 2] [--runs 10]
+
+Every engine gets the same architecture (our built-in cfgs), the same 416x416 input size, the
+same batch sizes and the same thread count. Weights: the bundled yolov3-tiny; random for full
+yolov3 (speed does not depend on values). Network only: no image decoding, resizing or NMS.
+Only ratios measured in one run mean anything on a shared machine.
+"""
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from unittest import mock
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CFG = {"yolov3-tiny": ROOT / "weights/yolov3-tiny.cfg", "yolov3": ROOT / "crates/yolo-model/cfg/yolov3.cfg"}
+
+
+def timed(fn, runs, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def darknet_weights(arch, tmp):
+    """The bundled weights for tiny; a random darknet file of the right size for yolov3."""
+    if arch == "yolov3-tiny":
+        return ROOT / "weights/yolov3-tiny.weights"
+    import numpy as np
+
+    path = pathlib.Path(tmp) / "yolov3-random.weights"
+    if not path.exists():
+        header = np.array([0, 2, 5], dtype=np.int32).tobytes() + np.zeros(1, dtype=np.int64).tobytes()
+        rng = np.random.default_rng(0)
+        body = (rng.standard_normal(62_001_757, dtype=np.float32) * 0.01).tobytes()
+        path.write_bytes(header + body)
+    return path
+
+
+def torch_model(arch, weights):
+    for name in ["imgaug", "imgaug.augmenters", "imgaug.augmentables", "imgaug.augmentables.bbs"]:
+        sys.modules.setdefault(name, mock.MagicMock(name=name))
+    from pytorchyolo.models import Darknet
+
+    model = Darknet(str(CFG[arch]))
+    model.load_darknet_weights(str(weights))
+    return model.eval()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=str(ROOT / "target/release/yolov3"))
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--size", type=int, default=416)
+    args = parser.parse_args()
+
+    import cv2
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in ["yolov3-tiny", "yolov3"]:
+            weights = darknet_weights(arch, tmp)
+            model = torch_model(arch, weights)
+            onnx_path = pathlib.Path(tmp) / f"{arch}.onnx"
+            dummy = torch.rand(1, 3, args.size, args.size)
+            torch.onnx.export(model, dummy, str(onnx_path), input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, dynamo=False)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            net = cv2.dnn.readNetFromDarknet(str(CFG[arch]), str(weights))
+            for batch in [1, 8]:
+                x = np.random.default_rng(1).random((batch, 3, args.size, args.size), dtype=np.float32)
+                xt = torch.from_numpy(x)
+                with torch.no_grad():
+                    t_torch = timed(lambda: model(xt), args.runs)
+                t_ort = timed(lambda: session.run(None, {"x": x}), args.runs)
+
+                def opencv():
+                    net.setInput(x)
+                    net.forward(net.getUnconnectedOutLayersNames())
+
+                t_cv = timed(opencv, args.runs)
+                ours_cmd = [args.bin, "bench", "--device", "cpu", "--size", str(args.size), "--batch", str(batch),
+                            "-n", str(args.runs), "--format", "json"]
+                ours_cmd += ["-w", str(weights), "--cfg", str(CFG[arch])]
+                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+                ours = json.loads(subprocess.run(ours_cmd, capture_output=True, text=True, check=True, env=env).stdout)
+                rows.append((arch, batch, ours["median_ms"], t_torch, t_cv, t_ort))
+    print(f"{'model':<12} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'opencv ms':>10} {'ort ms':>8} {'ours/ort':>9}")
+    for arch, batch, ours, t_torch, t_cv, t_ort in rows:
+        print(f"{arch:<12} {batch:>5} {ours:>9.1f} {t_torch:>9.1f} {t_cv:>10.1f} {t_ort:>8.1f} {ours / t_ort:>9.2f}")
+    print(f"threads={args.threads} size={args.size} runs={args.runs}; medians; network only")
+
+
+if __name__ == "__main__":
+    main()

@@ -84,8 +84,16 @@ fn bench_peers(args: &[String]) -> anyhow::Result<()> {
         "onnx",
         "onnxruntime",
         "opencv-python-headless<5",
+        "tqdm",
+        "pillow",
     ]))?;
-    sh(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--no-deps", "pytorchyolo==1.8.0", "torchvision"]))?;
+    sh(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--no-deps",
+        "pytorchyolo==1.8.0",
+        "torchvision",
+    ]))?;
     sh(Command::new(venv.join("bin/python"))
         .arg(root.join("benches/peers.py"))
         .arg("--bin")

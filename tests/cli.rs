@@ -224,3 +224,51 @@ fn inspect_shows_the_trainer_metadata() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ema present but empty (None)") && text.contains("date=2026-11-28T12:00:00"), "{text}");
 }
+
+#[test]
+fn cli_json_matches_the_opencv_reference_detections() {
+    let out = yolov3(&["detect", "tests/fixtures/parity/images/dog.png", "--device", "cpu", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let want: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixture("parity/dog.detections.json")).expect("fixture"),
+    )
+    .expect("json");
+    let (got, want) = (got["detections"].as_array().expect("array"), want.as_array().expect("array"));
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g["class_id"], w["class_id"]);
+        assert!((g["score"].as_f64().unwrap_or(0.0) - w["score"].as_f64().unwrap_or(1.0)).abs() < 1e-4);
+        for k in 0..4 {
+            let (a, b) = (g["bbox"][k].as_f64().unwrap_or(0.0), w["bbox"][k].as_f64().unwrap_or(1e9));
+            assert!((a - b).abs() < 0.1, "bbox {} vs {}", g["bbox"], w["bbox"]);
+        }
+    }
+}
+
+#[test]
+fn stretch_and_png_outputs() {
+    let dir = temp_dir("stretch");
+    let out = yolov3(&[
+        "detect",
+        "tests/fixtures/parity/images/coffee.png",
+        "--device",
+        "cpu",
+        "--resize",
+        "stretch",
+        "--size",
+        "320",
+        "--out",
+        s(&dir),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for d in v["detections"].as_array().expect("array") {
+        let b: Vec<f64> = d["bbox"].as_array().expect("bbox").iter().filter_map(Value::as_f64).collect();
+        assert!(b[2] <= 600.0 && b[3] <= 400.0, "{b:?}");
+    }
+    let picture = image::open(dir.join("coffee.png")).expect("annotated PNG");
+    assert_eq!((picture.width(), picture.height()), (600, 400));
+}

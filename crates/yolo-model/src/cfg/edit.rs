@@ -1,4 +1,4 @@
-//! Deriving a spec from another (class count, anchors, activation), and writing a spec back
+//! Deriving a spec from another (class count, activation), and writing a spec back
 //! out as darknet cfg text (stored in converted `.bpk` files so they are self-describing).
 
 use std::fmt::Write as _;
@@ -20,23 +20,6 @@ impl NetworkSpec {
             }
         }
         spec
-    }
-
-    /// The same network with each head's anchors replaced (`anchors[k]` for the k-th `[yolo]`
-    /// in cfg order). Returns `None` when the counts differ from the heads'.
-    pub fn with_anchors(&self, anchors: &[Vec<[f32; 2]>]) -> Option<NetworkSpec> {
-        let mut spec = self.clone();
-        let mut given = anchors.iter();
-        for layer in &mut spec.layers {
-            if let LayerSpec::Yolo(yolo) = layer {
-                let new = given.next()?;
-                if new.len() != yolo.anchors.len() {
-                    return None;
-                }
-                yolo.anchors = new.clone();
-            }
-        }
-        given.next().is_none().then_some(spec)
     }
 
     /// The same network with every conv using `from` switched to `to` (yolov5-style SiLU).
@@ -120,14 +103,5 @@ mod tests {
         assert_eq!(spec.classes(), 3);
         assert_eq!(spec.out_channels[15], 24);
         assert_eq!(spec.rows_for(416, 416), 2535);
-    }
-
-    #[test]
-    fn anchors_must_fit_the_heads() {
-        let spec = Arch::Yolov3Tiny.spec();
-        let three = vec![[1.0, 2.0]; 3];
-        assert!(spec.with_anchors(&[three.clone(), three.clone()]).is_some());
-        assert!(spec.with_anchors(&[three.clone()]).is_none());
-        assert!(spec.with_anchors(&[three.clone(), vec![[1.0, 1.0]]]).is_none());
     }
 }

@@ -272,3 +272,28 @@ fn stretch_and_png_outputs() {
     let picture = image::open(dir.join("coffee.png")).expect("annotated PNG");
     assert_eq!((picture.width(), picture.height()), (600, 400));
 }
+
+#[test]
+fn darknet_weights_convert_to_a_burnpack_with_the_same_detections() {
+    let dir = temp_dir("darknet-bpk");
+    for (name, extra) in [("f32.bpk", None), ("f16.bpk", Some("--keep-half"))] {
+        let bpk = dir.join(name);
+        let mut args = vec!["import", "weights/yolov3-tiny.weights", "-o", s(&bpk)];
+        args.extend(extra);
+        let out = yolov3(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let labels = |out: Output| -> Vec<(u64, String)> {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+            v["detections"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|d| (d["class_id"].as_u64().unwrap_or(999), format!("{:.2}", d["score"].as_f64().unwrap_or(0.0))))
+                .collect()
+        };
+        let converted =
+            labels(yolov3(&["detect", "weights/dog.jpg", "-w", s(&bpk), "--device", "cpu", "--format", "json"]));
+        let bundled = labels(yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "--format", "json"]));
+        assert_eq!(converted, bundled, "{name}");
+    }
+}

@@ -32,7 +32,7 @@ pub fn stats(mut times: Vec<Duration>, batch: usize) -> Stats {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.size == 0 || args.size % 32 != 0 {
+    if args.size == 0 || !args.size.is_multiple_of(32) {
         bail!("--size must be a positive multiple of 32, got {}", args.size);
     }
     if args.batch == 0 || args.runs == 0 {

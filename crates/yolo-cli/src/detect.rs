@@ -134,7 +134,7 @@ fn validate(args: &DetectArgs) -> anyhow::Result<Settings> {
     if !(0.0..=1.0).contains(&args.iou) {
         bail!("--iou must be within [0, 1], got {}", args.iou);
     }
-    if args.size == 0 || args.size % 32 != 0 {
+    if args.size == 0 || !args.size.is_multiple_of(32) {
         bail!("--size must be a positive multiple of 32, got {}", args.size);
     }
     if args.batch == 0 {

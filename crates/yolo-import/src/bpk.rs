@@ -81,12 +81,12 @@ pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), Import
     let read_fail = |message: String| BurnpackError::Read { path: display.clone(), message };
     let reader = Reader::from_file(path).map_err(|e| read_fail(e.to_string()))?;
     let meta = reader.metadata().clone();
-    let get = |key: &'static str| meta.get(key).ok_or(BurnpackError::NotOurs { path: display.clone(), key });
+    let get = |key: &'static str| meta.get(key).ok_or_else(|| BurnpackError::NotOurs { path: display.clone(), key });
     get(FORMAT)?;
     let spec = cfg::parse(&format!("{display} (stored cfg)"), get(CFG)?)
-        .map_err(|source| BurnpackError::Cfg { path: display.clone(), source })?;
-    let numerics =
-        Numerics::from_text(get(NUMERICS)?).ok_or(BurnpackError::NotOurs { path: display.clone(), key: NUMERICS })?;
+        .map_err(|source| BurnpackError::Cfg { path: display.clone(), source: Box::new(source) })?;
+    let numerics = Numerics::from_text(get(NUMERICS)?)
+        .ok_or_else(|| BurnpackError::NotOurs { path: display.clone(), key: NUMERICS })?;
     let mut tensors = Vec::new();
     for tensor in reader.into_tensors().map_err(|e| read_fail(e.to_string()))? {
         let (name, dtype, shape, _, bytes) = tensor.into_parts().map_err(|e| read_fail(e.to_string()))?;

@@ -63,7 +63,7 @@ pub fn expected_floats(spec: &NetworkSpec) -> usize {
 pub fn payload_floats(path: &str, bytes: &[u8]) -> Result<usize, DarknetError> {
     let header = read_header(path, bytes)?;
     let payload = bytes.len() - header.len;
-    if payload % 4 != 0 {
+    if !payload.is_multiple_of(4) {
         return Err(DarknetError::Ragged { path: path.into(), payload });
     }
     Ok(payload / 4)

@@ -12,13 +12,32 @@ pub enum ImportError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Darknet(#[from] DarknetError),
+    Darknet(Box<DarknetError>),
     #[error(transparent)]
-    Pytorch(#[from] PytorchError),
+    Pytorch(Box<PytorchError>),
     #[error(transparent)]
-    Burnpack(#[from] BurnpackError),
+    Burnpack(Box<BurnpackError>),
     #[error("{}", mismatch_message(.0))]
     Mismatch(Box<crate::report::ApplyReport>),
+}
+
+// Boxed so that `Result<_, ImportError>` stays small on the happy path.
+impl From<DarknetError> for ImportError {
+    fn from(e: DarknetError) -> Self {
+        Self::Darknet(Box::new(e))
+    }
+}
+
+impl From<PytorchError> for ImportError {
+    fn from(e: PytorchError) -> Self {
+        Self::Pytorch(Box::new(e))
+    }
+}
+
+impl From<BurnpackError> for ImportError {
+    fn from(e: BurnpackError) -> Self {
+        Self::Burnpack(Box::new(e))
+    }
 }
 
 fn mismatch_message(report: &crate::report::ApplyReport) -> String {
@@ -102,7 +121,7 @@ pub enum BurnpackError {
     Cfg {
         path: String,
         #[source]
-        source: yolo_model::cfg::CfgError,
+        source: Box<yolo_model::cfg::CfgError>,
     },
     #[error("cannot write burnpack {path}: {message}")]
     Write { path: String, message: String },

@@ -39,7 +39,7 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
     let mut candidates: Vec<(usize, Detection)> = Vec::new();
     for (index, row) in rows.chunks_exact(width).enumerate() {
         let obj = row[4];
-        if !(obj >= config.conf) {
+        if obj.is_nan() || obj < config.conf {
             continue; // no class score can reach conf: scores are <= 1
         }
         let [cx, cy, w, h] = [row[0], row[1], row[2], row[3]];

@@ -309,7 +309,7 @@ pub fn rank(keys: &[String]) -> Vec<Evidence> {
             total: keys.len(),
         })
         .collect();
-    all.sort_by(|a, b| b.matched.cmp(&a.matched));
+    all.sort_by_key(|e| std::cmp::Reverse(e.matched));
     all
 }
 

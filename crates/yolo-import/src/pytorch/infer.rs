@@ -88,7 +88,7 @@ fn fit(arch: Arch, convs: &ConvShapes, anchors: &BTreeMap<usize, Vec<[f32; 2]>>)
                 }
                 let filters = convs[&(i - 1)][0];
                 let per_anchor = filters / yolo.anchors.len();
-                if filters % yolo.anchors.len() != 0 || per_anchor < 6 {
+                if !filters.is_multiple_of(yolo.anchors.len()) || per_anchor < 6 {
                     return Err(format!(
                         "head conv {} has {filters} filters, not {} anchors x (5 + classes)",
                         i - 1,

@@ -351,7 +351,7 @@ impl<'a> Builder<'a> {
         let padding = if keys.usize_or("pad", 0)? != 0 { size / 2 } else { keys.usize_or("padding", 0)? };
         let groups = keys.positive("groups", Some(1))?;
         let filters = keys.positive("filters", None)?;
-        if in_channels % groups != 0 || filters % groups != 0 {
+        if !in_channels.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
             let e = keys.entry("groups").unwrap_or(&keys.section.entries[0]);
             return Err(keys.bad(e, "a divisor of the input and output channels"));
         }

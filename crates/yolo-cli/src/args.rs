@@ -37,7 +37,7 @@ pub struct BenchArgs {
     pub arch: Option<ArchArg>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
-    /// Input size (a multiple of 32).
+    /// Input size (a multiple of the network's largest stride: 32 for YOLOv3).
     #[arg(long, default_value_t = 416)]
     pub size: usize,
     #[arg(long, default_value_t = 1)]
@@ -183,7 +183,7 @@ pub struct DetectArgs {
     /// NMS IoU threshold (per class).
     #[arg(long, default_value_t = 0.45)]
     pub iou: f32,
-    /// Network input size in pixels (a multiple of 32).
+    /// Network input size in pixels (a multiple of the network's largest stride: 32 for YOLOv3).
     #[arg(long, default_value_t = 416)]
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]

@@ -32,9 +32,6 @@ pub fn stats(mut times: Vec<Duration>, batch: usize) -> Stats {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.size == 0 || !args.size.is_multiple_of(32) {
-        bail!("--size must be a positive multiple of 32, got {}", args.size);
-    }
     if args.batch == 0 || args.runs == 0 {
         bail!("--batch and -n must be at least 1");
     }
@@ -53,7 +50,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     let dims = [args.batch, model.config().spec.channels, args.size, args.size];
-    model.check_input(dims)?;
+    model.check_input(dims).with_context(|| format!("--size {}", args.size))?;
     let input = Tensor::<4>::random(dims, Distribution::Uniform(0.0, 1.0), device);
     let once = || -> anyhow::Result<Duration> {
         let start = Instant::now();

@@ -77,15 +77,21 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         image_io::probe(path)?;
     }
     check_unique_stems(&inputs, args.out.is_some() || args.raw.is_some())?;
-    for dir in [&args.out, &args.raw].into_iter().flatten() {
-        atomic::ensure_dir(dir)?;
-    }
 
     let started = Instant::now();
     let selected = device::select(args.device)?;
     let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), &selected.device)?.for_inference();
-    let classes = loaded.model.config().spec.classes();
+    let spec = &loaded.model.config().spec;
+    // The model knows which sizes it takes (a multiple of its largest stride).
+    loaded
+        .model
+        .check_input([1, spec.channels, args.size, args.size])
+        .with_context(|| format!("--size {}", args.size))?;
+    let classes = spec.classes();
     let labels = names::load(args.names.as_deref(), classes)?;
+    for dir in [&args.out, &args.raw].into_iter().flatten() {
+        atomic::ensure_dir(dir)?;
+    }
     if args.verbose {
         eprintln!(
             "model {} ({} classes) from {}: {} tensors loaded on {} in {:.2?}",
@@ -133,9 +139,6 @@ fn validate(args: &DetectArgs) -> anyhow::Result<Settings> {
     }
     if !(0.0..=1.0).contains(&args.iou) {
         bail!("--iou must be within [0, 1], got {}", args.iou);
-    }
-    if args.size == 0 || !args.size.is_multiple_of(32) {
-        bail!("--size must be a positive multiple of 32, got {}", args.size);
     }
     if args.batch == 0 {
         bail!("--batch must be at least 1");

@@ -13,7 +13,8 @@ use yolo_import::bpk;
 use yolo_import::pytorch;
 use yolo_model::Yolo;
 
-use crate::args::{FormatArg, ImportArgs};
+use crate::args::{DeviceArg, FormatArg, ImportArgs};
+use crate::device;
 use crate::inspect::{options, summary, to_json};
 use crate::weights::{self, Format};
 
@@ -37,7 +38,8 @@ pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let device = Device::flex();
+    // Importing runs on the CPU: it reads and writes host memory, the forward check is tiny.
+    let device = device::select(DeviceArg::Cpu)?.device;
     let source = args.checkpoint.display().to_string();
     let mut provenance = BTreeMap::from([("file".to_string(), source.clone())]);
     let (model, mut report_text, mut report_json, applied) = match weights::sniff(&args.checkpoint)? {

@@ -120,7 +120,7 @@ fn load_darknet(
 
 /// Picks the built-in architecture whose darknet parameter count equals the file's.
 fn infer_arch(source: &str, bytes: &[u8]) -> anyhow::Result<Arch> {
-    let floats = darknet::payload_floats(source, bytes)?;
+    let (_, floats) = darknet::payload_floats(source, bytes)?;
     let found = Arch::ALL.into_iter().find(|a| darknet::expected_floats(&a.spec()) == floats);
     match found {
         Some(arch) => Ok(arch),

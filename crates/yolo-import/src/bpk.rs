@@ -90,12 +90,14 @@ pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), Import
     let mut tensors = Vec::new();
     for tensor in reader.into_tensors().map_err(|e| read_fail(e.to_string()))? {
         let (name, dtype, shape, _, bytes) = tensor.into_parts().map_err(|e| read_fail(e.to_string()))?;
-        let values: Vec<f32> = match dtype {
-            DType::F32 => f32s(&bytes),
-            DType::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        let bytes = match dtype {
+            DType::F32 => bytes, // already what the model takes: no conversion pass
+            DType::F16 => Bytes::from_elems(
+                bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect::<Vec<_>>(),
+            ),
             other => return Err(read_fail(format!("tensor {name} has dtype {other:?}")).into()),
         };
-        tensors.push(PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values)));
+        tensors.push(PackTensor::new(name, DType::F32, shape, None, bytes));
     }
     let mut model = Yolo::for_loading(YoloConfig::new(spec, numerics), device);
     let apply = report::apply(&mut model, tensors, Vec::new(), &|_| Vec::new(), false)?;

@@ -59,14 +59,14 @@ pub fn expected_floats(spec: &NetworkSpec) -> usize {
     conv_sizes(spec).iter().map(|(_, n)| n).sum()
 }
 
-/// The number of float32 values after the header (None when the payload is ragged).
-pub fn payload_floats(path: &str, bytes: &[u8]) -> Result<usize, DarknetError> {
+/// The header, and the number of float32 values after it.
+pub fn payload_floats(path: &str, bytes: &[u8]) -> Result<(DarknetHeader, usize), DarknetError> {
     let header = read_header(path, bytes)?;
     let payload = bytes.len() - header.len;
     if !payload.is_multiple_of(4) {
         return Err(DarknetError::Ragged { path: path.into(), payload });
     }
-    Ok(payload / 4)
+    Ok((header, payload / 4))
 }
 
 /// The float count each conv layer of `spec` reads, with its cfg index.
@@ -87,8 +87,7 @@ fn conv_sizes(spec: &NetworkSpec) -> Vec<(usize, usize)> {
 
 /// Reads the whole file's weights against `spec`.
 pub fn read_weights(path: &str, bytes: &[u8], spec: &NetworkSpec) -> Result<DarknetWeights, DarknetError> {
-    let header = read_header(path, bytes)?;
-    let file_total = payload_floats(path, bytes)?;
+    let (header, file_total) = payload_floats(path, bytes)?;
     let payload = &bytes[header.len..];
     let sizes = conv_sizes(spec);
     let expected_total = expected_floats(spec);

@@ -20,10 +20,10 @@ impl ConvBlock {
         let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
         let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
         let [out, ..] = conv.weight.dims();
-        let weight = conv.weight.val() * scale.reshape([out, 1, 1, 1]);
+        let weight = conv.weight.val() * scale.clone().reshape([out, 1, 1, 1]);
         let bias = match conv.bias.take() {
             // A conv bias before BN (not in darknet, possible in a cfg): scale it too.
-            Some(b) => b.val() * bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt() + shift,
+            Some(b) => b.val() * scale + shift,
             None => shift,
         };
         conv.weight = Param::from_tensor(weight);

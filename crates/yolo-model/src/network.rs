@@ -29,7 +29,7 @@ pub struct Yolo {
 pub enum InputError {
     #[error("input has {found} channels, the network expects {expected}")]
     Channels { expected: usize, found: usize },
-    #[error("input size {height}x{width} is not a positive multiple of the network stride {stride}")]
+    #[error("input size {height}x{width} is not a positive multiple of {stride}, the network's largest stride")]
     Size { height: usize, width: usize, stride: usize },
 }
 

@@ -25,17 +25,21 @@ pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
         let [b, c, _, _] = x.dims();
         return x.reshape([b, c, h / k, k, w / k, k]).max_dim(5).max_dim(3).reshape([b, c, h / k, w / k]);
     }
-    // Pad explicitly: `-inf` everywhere, except zeros for the extra trailing cells in Zero mode.
+    // Pad explicitly: `-inf` everywhere, except zeros for the extra trailing cells in Zero mode
+    // (one pad call unless both fills are needed).
     let extra = after.saturating_sub(before);
+    let neg_inf = PadMode::Constant(f32::NEG_INFINITY);
     let x = match fill {
-        PadFill::Zero if extra > 0 => x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0)),
-        _ => x.pad([(0, extra), (0, extra)], PadMode::Constant(f32::NEG_INFINITY)),
-    };
-    let sym = after - extra;
-    let x = if before > 0 || sym > 0 {
-        x.pad([(before, sym), (before, sym)], PadMode::Constant(f32::NEG_INFINITY))
-    } else {
-        x
+        PadFill::Zero if extra > 0 => {
+            let x = x.pad([(0, extra), (0, extra)], PadMode::Constant(0.0));
+            if before > 0 {
+                x.pad([(before, before), (before, before)], neg_inf)
+            } else {
+                x
+            }
+        }
+        _ if before > 0 || after > 0 => x.pad([(before, after), (before, after)], neg_inf),
+        _ => x,
     };
     // Fast path 2: stride 1 (tiny's 2/1 pool, SPP's 5/9/13): separable running maxima of
     // shifted views, 2k elementwise maxima instead of a generic windowed kernel.

@@ -126,6 +126,13 @@ impl<'a> Keys<'a> {
         self.section.entries.iter().find(|e| e.key == key)
     }
 
+    /// A key the section must have, else an error at the section header.
+    fn required(&self, key: &'static str) -> Result<&'a Entry, CfgError> {
+        self.entry(key).ok_or_else(|| {
+            self.err(self.section.line, CfgErrorKind::MissingKey { section: self.section.name.clone(), key })
+        })
+    }
+
     fn err(&self, line: usize, kind: CfgErrorKind) -> CfgError {
         CfgError::new(self.source, line, kind)
     }
@@ -142,19 +149,15 @@ impl<'a> Keys<'a> {
     }
 
     fn positive(&self, key: &'static str, default: Option<usize>) -> Result<usize, CfgError> {
-        let value = match (self.entry(key), default) {
+        let e = match (self.entry(key), default) {
             (None, Some(d)) => return Ok(d),
-            (None, None) => {
-                return Err(
-                    self.err(self.section.line, CfgErrorKind::MissingKey { section: self.section.name.clone(), key })
-                )
-            }
-            (Some(e), _) => (e, e.value.parse::<usize>().map_err(|_| self.bad(e, "a positive integer"))?),
+            (None, None) => self.required(key)?,
+            (Some(e), _) => e,
         };
-        if value.1 == 0 {
-            return Err(self.bad(value.0, "a positive integer"));
+        match e.value.parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(self.bad(e, "a positive integer")),
         }
-        Ok(value.1)
     }
 
     fn ints(&self, e: &Entry) -> Result<Vec<i64>, CfgError> {
@@ -237,9 +240,7 @@ impl<'a> Builder<'a> {
                             ));
                         }
                     }
-                    let e = keys.entry("from").ok_or_else(|| {
-                        keys.err(section.line, CfgErrorKind::MissingKey { section: section.name.clone(), key: "from" })
-                    })?;
+                    let e = keys.required("from")?;
                     let from = match keys.ints(e)?.as_slice() {
                         [one] => self.resolve(e, index, *one)?,
                         _ => return Err(keys.bad(e, "exactly one layer index")),
@@ -268,12 +269,7 @@ impl<'a> Builder<'a> {
                 }
                 "route" => {
                     keys.check_known(&["layers"], &[])?;
-                    let e = keys.entry("layers").ok_or_else(|| {
-                        keys.err(
-                            section.line,
-                            CfgErrorKind::MissingKey { section: section.name.clone(), key: "layers" },
-                        )
-                    })?;
+                    let e = keys.required("layers")?;
                     let raw = keys.ints(e)?;
                     if raw.is_empty() {
                         return Err(keys.bad(e, "at least one layer index"));
@@ -399,9 +395,7 @@ impl<'a> Builder<'a> {
             }
         }
         let classes = keys.positive("classes", Some(20))?;
-        let anchors_entry = keys.entry("anchors").ok_or_else(|| {
-            keys.err(keys.section.line, CfgErrorKind::MissingKey { section: "yolo".into(), key: "anchors" })
-        })?;
+        let anchors_entry = keys.required("anchors")?;
         let flat = keys.floats(anchors_entry)?;
         if flat.len() % 2 != 0 || flat.is_empty() || flat.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
             return Err(keys.bad(anchors_entry, "an even number of positive numbers (w,h pairs)"));

@@ -48,6 +48,13 @@ pub struct BenchArgs {
     /// Untimed runs first (shader compilation, autotuning, caches).
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Run every layer through burn's generic ops instead of the CPU kernels (to measure
+    /// what the kernels gain; no effect on GPU devices).
+    #[arg(long)]
+    pub generic_ops: bool,
+    /// Also time every layer (median over -n more runs, each layer read back before the next).
+    #[arg(long)]
+    pub profile: bool,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use yolo_model::{Arch, Yolo, YoloConfig};
 
 use crate::args::{BenchArgs, FormatArg};
-use crate::{device, weights};
+use crate::{device, profile, weights};
 
 /// Latency statistics of one benchmark.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             (loaded.model, loaded.architecture)
         }
     };
+    let model = model.with_generic_ops(args.generic_ops);
     let dims = [args.batch, model.config().spec.channels, args.size, args.size];
     model.check_input(dims).with_context(|| format!("--size {}", args.size))?;
     let input = Tensor::<4>::random(dims, Distribution::Uniform(0.0, 1.0), device);
@@ -66,6 +67,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let warmup = warm_start.elapsed();
     let times = (0..args.runs).map(|_| once()).collect::<anyhow::Result<Vec<_>>>()?;
     let s = stats(times, args.batch);
+    let layers = args.profile.then(|| profile::measure(&model, &input, args.runs));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let text = match args.format {
         FormatArg::Json => {
@@ -75,19 +77,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "size": args.size,
                 "batch": args.batch,
                 "runs": args.runs,
+                "threads": yolo_model::cpu::threads(),
+                "ops": if args.generic_ops { "generic" } else { "kernels" },
                 "warmup_ms": ms(warmup),
                 "min_ms": ms(s.min),
                 "median_ms": ms(s.median),
                 "max_ms": ms(s.max),
                 "images_per_s": s.images_per_s,
+                "layers": layers.as_deref().map(profile::json),
             })
             .to_string()
                 + "\n"
         }
         FormatArg::Text => format!(
-            "model       {name}\ndevice      {}\ninput       {dims:?}\nwarm-up     {} runs in {:.1} ms\n\
+            "model       {name}\ndevice      {} ({} threads, {} ops)\ninput       {dims:?}\nwarm-up     {} runs in {:.1} ms\n\
              latency     min {:.2} ms | median {:.2} ms | max {:.2} ms  ({} runs)\nthroughput  {:.2} images/s\n",
             selected.name,
+            yolo_model::cpu::threads(),
+            if args.generic_ops { "generic" } else { "kernels" },
             args.warmup,
             ms(warmup),
             ms(s.min),
@@ -95,7 +102,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             ms(s.max),
             args.runs,
             s.images_per_s
-        ),
+        ) + &layers.as_deref().map(profile::text).unwrap_or_default(),
     };
     std::io::stdout().write_all(text.as_bytes()).context("writing the results")?;
     Ok(())

@@ -15,6 +15,7 @@ pub mod names;
 pub mod npy;
 pub mod output;
 pub mod preprocess;
+pub mod profile;
 pub mod weights;
 
 use args::{Cli, Command};

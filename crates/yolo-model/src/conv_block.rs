@@ -7,6 +7,7 @@ use burn::tensor::activation::{leaky_relu, mish, relu, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
 use crate::cfg::{Activation, ConvSpec};
+use crate::cpu::KernelCache;
 
 /// One darknet conv layer. Native weight names: `conv.weight`, `conv.bias` (heads only),
 /// `bn.{gamma,beta,running_mean,running_var}`.
@@ -16,6 +17,9 @@ pub struct ConvBlock {
     pub bn: Option<BatchNorm>,
     #[module(skip)]
     pub activation: Activation,
+    /// Kernel-ready forms of the weights for the CPU fast path (not a parameter).
+    #[module(skip)]
+    pub cache: KernelCache,
 }
 
 impl ConvBlock {
@@ -34,12 +38,24 @@ impl ConvBlock {
             .with_bias(!spec.batch_normalize)
             .init(device);
         let bn = spec.batch_normalize.then(|| BatchNormConfig::new(spec.filters).with_epsilon(bn_eps).init(device));
-        Self { conv, bn, activation: spec.activation }
+        Self { conv, bn, activation: spec.activation, cache: KernelCache::default() }
     }
 
+    /// Runs the block: through the fused CPU kernel ([`crate::cpu`]) when it applies (Flex
+    /// backend, BatchNorm folded), else through burn's generic ops.
+    ///
     /// # Shapes
     /// `[B, C_in, H, W] -> [B, filters, H', W']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match crate::cpu::conv_block(self, &x) {
+            Some(y) => y,
+            None => self.forward_generic(x),
+        }
+    }
+
+    /// Runs the block through burn's generic ops only (conv, BatchNorm, activation): the
+    /// reference the fast path is tested against, and the path every non-CPU backend takes.
+    pub fn forward_generic(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv.forward(x);
         let x = match &self.bn {
             Some(bn) => bn.forward(x),

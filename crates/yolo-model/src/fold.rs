@@ -8,14 +8,15 @@
 use burn::module::Param;
 
 use crate::conv_block::ConvBlock;
+use crate::cpu::KernelCache;
 use crate::network::Yolo;
 
 impl ConvBlock {
     /// This block with its BatchNorm folded into the conv (unchanged when it has none).
     pub fn fold_batchnorm(self) -> ConvBlock {
-        let ConvBlock { mut conv, bn, activation } = self;
+        let ConvBlock { mut conv, bn, activation, cache } = self;
         let Some(bn) = bn else {
-            return ConvBlock { conv, bn: None, activation };
+            return ConvBlock { conv, bn: None, activation, cache };
         };
         let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
         let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
@@ -28,7 +29,7 @@ impl ConvBlock {
         };
         conv.weight = Param::from_tensor(weight);
         conv.bias = Some(Param::from_tensor(bias));
-        ConvBlock { conv, bn: None, activation }
+        ConvBlock { conv, bn: None, activation, cache: KernelCache::default() }
     }
 }
 

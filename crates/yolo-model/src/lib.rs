@@ -7,11 +7,13 @@
 //! - [`cfg`]: darknet cfg text -> validated [`cfg::NetworkSpec`];
 //! - [`config`]: architecture + per-framework numerics ([`Numerics`]);
 //! - [`Yolo`]: the network; `forward` returns decoded predictions computed on the device;
+//! - `cpu`: the fused convolution kernel used on the Flex (CPU) backend;
 //! - [`postprocess`]: thresholding and per-class NMS on the host.
 
 pub mod cfg;
 pub mod config;
 pub mod conv_block;
+pub mod cpu;
 pub mod decode;
 pub mod fold;
 pub mod network;

@@ -8,7 +8,7 @@ use crate::cfg::LayerSpec;
 use crate::config::YoloConfig;
 use crate::conv_block::ConvBlock;
 use crate::decode::{decode_head, HeadGeometry};
-use crate::ops::{maxpool, upsample_nearest};
+use crate::ops::{maxpool, maxpool_generic, upsample_nearest};
 
 /// YOLOv3 (any darknet cfg of the supported layer types) as a burn module.
 ///
@@ -22,6 +22,10 @@ pub struct Yolo {
     /// `keep[i]`: layer `i`'s output is read again by a later route or shortcut.
     #[module(skip)]
     keep: Vec<bool>,
+    /// Run every layer through burn's generic ops, never the CPU kernels (benchmarks and
+    /// parity checks of the kernels themselves).
+    #[module(skip)]
+    generic_ops: bool,
 }
 
 /// Why an input cannot go through the network.
@@ -66,13 +70,19 @@ impl Yolo {
                 _ => {}
             }
         }
-        Self { layers, config, keep }
+        Self { layers, config, keep, generic_ops: false }
     }
 
     /// Rebuilds the network with every conv block transformed by `f` (used by BN folding).
     pub(crate) fn map_blocks(self, f: impl Fn(ConvBlock) -> ConvBlock) -> Yolo {
-        let Yolo { layers, config, keep } = self;
-        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep }
+        let Yolo { layers, config, keep, generic_ops } = self;
+        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep, generic_ops }
+    }
+
+    /// The same network, with every layer forced through burn's generic ops (`true`) or
+    /// allowed the CPU kernels where they apply (`false`, the default).
+    pub fn with_generic_ops(self, generic: bool) -> Yolo {
+        Yolo { generic_ops: generic, ..self }
     }
 
     pub fn config(&self) -> &YoloConfig {
@@ -98,6 +108,27 @@ impl Yolo {
     /// # Shapes
     /// `[B, C, H, W] -> [B, A * (5 + classes), H / s, W / s]` per head
     pub fn forward_heads(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        self.run(x, &mut |_, _| {})
+    }
+
+    /// Wall time of each cfg layer in one forward pass (`times[i]` for layer `i`): each
+    /// layer's output is read back before the next starts, so asynchronous backends are
+    /// timed per layer too. For `yolov3 bench --profile`.
+    pub fn profile(&self, x: Tensor<4>) -> Vec<std::time::Duration> {
+        let mut times = Vec::with_capacity(self.config.spec.layers.len());
+        let mut last = std::time::Instant::now();
+        self.run(x, &mut |_, out| {
+            // A read of one element waits for the layer (and only it) to finish.
+            let _ = out.clone().slice([0..1, 0..1, 0..1, 0..1]).into_data();
+            let now = std::time::Instant::now();
+            times.push(now - last);
+            last = now;
+        });
+        times
+    }
+
+    /// Runs the layers, calling `after(i, output)` once each layer is computed.
+    fn run(&self, x: Tensor<4>, after: &mut dyn FnMut(usize, &Tensor<4>)) -> Vec<Tensor<4>> {
         let spec = &self.config.spec;
         let mut saved: Vec<Option<Tensor<4>>> = vec![None; spec.layers.len()];
         let mut heads = Vec::new();
@@ -105,9 +136,13 @@ impl Yolo {
         for (i, layer) in spec.layers.iter().enumerate() {
             x = match layer {
                 LayerSpec::Conv(_) => match &self.layers[i] {
+                    Some(block) if self.generic_ops => block.forward_generic(x),
                     Some(block) => block.forward(x),
                     None => unreachable!("Yolo::new builds a ConvBlock for every conv layer"),
                 },
+                LayerSpec::MaxPool(pool) if self.generic_ops => {
+                    maxpool_generic(x, pool, self.config.numerics.maxpool_fill)
+                }
                 LayerSpec::MaxPool(pool) => maxpool(x, pool, self.config.numerics.maxpool_fill),
                 LayerSpec::Upsample { stride } => upsample_nearest(x, *stride),
                 LayerSpec::Shortcut { from } => x + output(&saved, *from, i),
@@ -125,6 +160,7 @@ impl Yolo {
                     x
                 }
             };
+            after(i, &x);
             if self.keep[i] {
                 saved[i] = Some(x.clone());
             }

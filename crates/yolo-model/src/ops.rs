@@ -7,7 +7,15 @@ use burn::tensor::Tensor;
 use crate::cfg::MaxPoolSpec;
 use crate::config::PadFill;
 
-/// Darknet maxpool: output `(W + padding - size) / stride + 1`, with `padding / 2` before.
+/// Darknet maxpool (see [`maxpool_generic`]), through the CPU kernel on the Flex backend.
+pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
+    match crate::cpu::maxpool(&x, spec, fill) {
+        Some(y) => y,
+        None => maxpool_generic(x, spec, fill),
+    }
+}
+
+/// Darknet maxpool with burn's ops: output `(W + padding - size) / stride + 1`, with `padding / 2` before.
 ///
 /// Cells outside the map count as `-inf` (darknet, OpenCV, PyTorch's own pool padding). With
 /// [`PadFill::Zero`] the *extra* trailing cells (`after - before`, tiny's `size=2 stride=1`
@@ -15,7 +23,7 @@ use crate::config::PadFill;
 ///
 /// # Shapes
 /// `[B, C, H, W] -> [B, C, (H + p - k) / s + 1, (W + p - k) / s + 1]`
-pub fn maxpool(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
+pub fn maxpool_generic(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let (before, after) = spec.pads();
     let k = spec.size;

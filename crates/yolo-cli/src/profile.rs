@@ -1,0 +1,75 @@
+//! `yolov3 bench --profile`: where one forward pass spends its time, layer by layer.
+
+use std::time::Duration;
+
+use burn::tensor::Tensor;
+use serde_json::{json, Value};
+use yolo_model::cfg::{Activation, LayerSpec};
+use yolo_model::Yolo;
+
+/// The median time of one cfg layer over the profiled runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerTime {
+    pub index: usize,
+    pub layer: String,
+    pub median: Duration,
+}
+
+/// Median per-layer times over `runs` profiled forward passes.
+pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize) -> Vec<LayerTime> {
+    let samples: Vec<Vec<Duration>> = (0..runs.max(1)).map(|_| model.profile(input.clone())).collect();
+    model
+        .config()
+        .spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(index, layer)| {
+            let mut times: Vec<Duration> = samples.iter().map(|s| s[index]).collect();
+            times.sort_unstable();
+            LayerTime { index, layer: describe(layer), median: times[times.len() / 2] }
+        })
+        .collect()
+}
+
+/// A one-line darknet-style description: `conv 3x3/1 16->32 leaky`, `maxpool 2/2`, ...
+pub fn describe(layer: &LayerSpec) -> String {
+    match layer {
+        LayerSpec::Conv(c) => {
+            let activation = match c.activation {
+                Activation::Leaky => "leaky",
+                Activation::Linear => "linear",
+                Activation::Relu => "relu",
+                Activation::Swish => "swish",
+                Activation::Mish => "mish",
+                Activation::Logistic => "logistic",
+            };
+            format!("conv {0}x{0}/{1} {2}->{3} {activation}", c.size, c.stride, c.in_channels, c.filters)
+        }
+        LayerSpec::MaxPool(p) => format!("maxpool {}/{}", p.size, p.stride),
+        LayerSpec::Upsample { stride } => format!("upsample x{stride}"),
+        LayerSpec::Shortcut { from } => format!("shortcut {from}"),
+        LayerSpec::Route { layers } => format!("route {layers:?}"),
+        LayerSpec::Yolo(_) => "yolo".to_string(),
+    }
+}
+
+/// The table: one row per layer, with its share of the total.
+pub fn text(layers: &[LayerTime]) -> String {
+    let total: Duration = layers.iter().map(|l| l.median).sum();
+    let mut out = String::from("layer  kind                              ms       share\n");
+    for l in layers {
+        let share = 100.0 * l.median.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE);
+        out += &format!("{:5}  {:32} {:8.3}  {:5.1}%\n", l.index, l.layer, l.median.as_secs_f64() * 1e3, share);
+    }
+    out + &format!("total (sum of medians)                  {:8.3}\n", total.as_secs_f64() * 1e3)
+}
+
+pub fn json(layers: &[LayerTime]) -> Value {
+    Value::Array(
+        layers
+            .iter()
+            .map(|l| json!({"index": l.index, "layer": l.layer, "ms": l.median.as_secs_f64() * 1e3}))
+            .collect(),
+    )
+}

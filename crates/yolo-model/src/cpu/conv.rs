@@ -1,0 +1,103 @@
+//! The convolution itself on host slices: `act(weights x im2col(x) + bias)`, one image at a
+//! time, in bands of output rows so the column matrix stays in cache.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Mat, MatMut};
+use super::im2col::{im2col, ConvGeometry};
+use super::winograd;
+use crate::cfg::Activation;
+
+/// Column-matrix budget per band, in floats (4 MiB): big enough for an efficient product,
+/// small enough to stay in the last-level cache while the product consumes it.
+const BAND_FLOATS: usize = 1 << 20;
+
+/// A convolution's parameters as host slices: `weight` is `[C_out, C_in, k, k]` row-major.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvParams<'a> {
+    pub weight: &'a [f32],
+    /// The Winograd-transformed weights when [`winograd::applies`] (else unused).
+    pub winograd: Option<&'a [f32]>,
+    pub bias: Option<&'a [f32]>,
+    pub out_channels: usize,
+    pub activation: Activation,
+}
+
+/// Runs the convolution on `input` (`[B, C_in, H, W]`) into `output` (`[B, C_out, H', W']`).
+pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvParams<'_>, output: &mut [f32]) {
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    let in_len = g.in_channels * g.height * g.width;
+    let out_plane = out_h * out_w;
+    let k = g.patch_len();
+    let threads = rayon::current_num_threads();
+    let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
+    let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
+    let mut cols = if g.is_pointwise() || (p.winograd.is_some() && winograd::applies(g)) {
+        Vec::new()
+    } else {
+        vec![0.0f32; k * band_rows * out_w]
+    };
+    for (image, out) in input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch)
+    {
+        if let Some(u) = p.winograd.filter(|_| winograd::applies(g)) {
+            winograd::conv3x3(image, g, u, p.bias, p.out_channels, p.activation, out);
+            continue;
+        }
+        fill_bias(out, out_plane, p.bias);
+        let accumulate = p.bias.is_some();
+        if g.is_pointwise() {
+            let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
+            let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };
+            matmul(dst, weights, rhs, accumulate, threads);
+        } else {
+            let mut first = 0;
+            while first < out_h {
+                let rows = band_rows.min(out_h - first);
+                let n = rows * out_w;
+                im2col(image, g, first, rows, &mut cols);
+                let rhs = Mat { data: &cols, rows: k, cols: n, row_stride: n };
+                let dst =
+                    MatMut { data: &mut out[first * out_w..], rows: p.out_channels, cols: n, row_stride: out_plane };
+                matmul(dst, weights, rhs, accumulate, threads);
+                first += rows;
+            }
+        }
+        activate(out, p.activation);
+    }
+}
+
+/// Writes each channel's bias into its output plane (the product then accumulates onto it).
+fn fill_bias(out: &mut [f32], plane: usize, bias: Option<&[f32]>) {
+    if let Some(bias) = bias {
+        out.par_chunks_mut(plane).zip(bias.par_iter()).for_each(|(channel, &b)| channel.fill(b));
+    }
+}
+
+/// Applies `activation` in place over all threads.
+fn activate(values: &mut [f32], activation: Activation) {
+    if activation != Activation::Linear {
+        values.par_chunks_mut(1 << 14).for_each(|chunk| activate_slice(chunk, activation));
+    }
+}
+
+/// Applies `activation` in place on this thread, with the formulas of burn's activations.
+pub(crate) fn activate_slice(values: &mut [f32], activation: Activation) {
+    let f: fn(f32) -> f32 = match activation {
+        Activation::Linear => return,
+        Activation::Leaky => |x| if x >= 0.0 { x } else { x * 0.1 },
+        Activation::Relu => |x| x.max(0.0),
+        Activation::Logistic => |x| 1.0 / (1.0 + (-x).exp()),
+        Activation::Swish => |x| x / (1.0 + (-x).exp()),
+        Activation::Mish => |x| x * softplus(x).tanh(),
+    };
+    values.iter_mut().for_each(|v| *v = f(*v));
+}
+
+/// `ln(1 + e^x)` without overflow for large `x`.
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}

@@ -1,0 +1,84 @@
+//! NCHW im2col for one image and a band of output rows: the column matrix that turns a
+//! convolution into one matrix product `weights[C_out, C_in*k*k] x cols[C_in*k*k, rows*W_out]`.
+
+use rayon::prelude::*;
+
+/// Geometry of one convolution on one image (square kernel, symmetric zero padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub in_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Rows of the column matrix: `C_in * k * k`, ordered like burn's `[C_out, C_in, k, k]`
+    /// weights.
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+
+    /// 1x1, stride 1, no padding: the image itself is the column matrix.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+}
+
+/// Fills `cols` (`patch_len` rows of `rows * W_out` columns) for output rows
+/// `first_row .. first_row + rows` of `image` (`[C_in, H, W]`). Padding reads as zero.
+pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, first_row: usize, rows: usize, cols: &mut [f32]) {
+    let out_w = g.out_width();
+    let n = rows * out_w;
+    let plane = g.height * g.width;
+    cols[..g.patch_len() * n].par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
+        let c = r / (g.kernel * g.kernel);
+        let ky = (r / g.kernel) % g.kernel;
+        let kx = r % g.kernel;
+        let src = &image[c * plane..(c + 1) * plane];
+        for (oy, out_row) in (first_row..first_row + rows).zip(dst.chunks_exact_mut(out_w)) {
+            fill_row(src, g, oy, ky, kx, out_row);
+        }
+    });
+}
+
+/// One output row of one `(c, ky, kx)` patch row: input row `oy*s + ky - p`, columns
+/// `ox*s + kx - p`, zero outside the image.
+fn fill_row(plane: &[f32], g: &ConvGeometry, oy: usize, ky: usize, kx: usize, out: &mut [f32]) {
+    let iy = (oy * g.stride + ky).wrapping_sub(g.padding);
+    if iy >= g.height {
+        out.fill(0.0);
+        return;
+    }
+    let row = &plane[iy * g.width..(iy + 1) * g.width];
+    // Output columns whose input column `ox*s + kx - p` lies inside `0..W`.
+    let first = g.padding.saturating_sub(kx).div_ceil(g.stride);
+    let last = match (g.width + g.padding).checked_sub(kx + 1) {
+        Some(span) => (span / g.stride + 1).min(out.len()),
+        None => 0,
+    };
+    if first >= last {
+        out.fill(0.0);
+        return;
+    }
+    out[..first].fill(0.0);
+    out[last..].fill(0.0);
+    let start = first * g.stride + kx - g.padding;
+    if g.stride == 1 {
+        out[first..last].copy_from_slice(&row[start..start + (last - first)]);
+    } else {
+        for (o, i) in out[first..last].iter_mut().zip(row[start..].iter().step_by(g.stride)) {
+            *o = *i;
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The CPU fast path for convolutions on burn's Flex backend.
+//!
+//! Why: burn-flex's generic conv re-lays out the weights and converts the input to NHWC on
+//! every call, and runs BatchNorm, bias and activation as separate passes. For an inference
+//! model whose BatchNorm is folded ([`crate::fold`]) a darknet conv block is exactly
+//! `act(W x im2col(x) + b)`: this module computes that in NCHW with one packed product per
+//! band of output rows ([`gemm`], the kernel library burn-flex itself uses), bias and
+//! activation fused in, reading the weights and the input in place. 1x1 convolutions need no
+//! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
+//! the arithmetic, use Winograd F(2x2, 3x3) ([`winograd`]): 2.25x fewer multiplies.
+//!
+//! Darknet's maxpool has a host kernel too ([`pool`]).
+//!
+//! Other backends (wgpu, ndarray) and unfolded blocks keep burn's generic ops, which stay
+//! the reference the tests compare against.
+
+mod cache;
+mod conv;
+mod flex;
+mod gemm;
+mod im2col;
+mod pool;
+mod winograd;
+
+pub use cache::KernelCache;
+
+use burn::nn::PaddingConfig2d;
+use burn::tensor::Tensor;
+
+use crate::cfg::MaxPoolSpec;
+use crate::config::PadFill;
+use crate::conv_block::ConvBlock;
+use conv::{conv2d, ConvParams};
+use im2col::ConvGeometry;
+
+/// Worker threads of the CPU kernels (and of burn's Flex backend): `RAYON_NUM_THREADS`,
+/// else one per core.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// The block's output through the fast path, or `None` when it does not apply (another
+/// backend, BatchNorm not folded, grouped/dilated/rectangular kernels, asymmetric padding).
+pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> {
+    if block.bn.is_some() || !flex::is_flex(&x.device()) {
+        return None;
+    }
+    let conv = &block.conv;
+    let [k, kw] = conv.kernel_size;
+    let padding = match &conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == left && top == bottom && top == right => *top,
+        PaddingConfig2d::Valid => 0,
+        _ => return None,
+    };
+    if k != kw || conv.stride[0] != conv.stride[1] || conv.dilation != [1, 1] || conv.groups != 1 {
+        return None;
+    }
+    let [batch, in_channels, height, width] = x.dims();
+    let [out_channels, weight_in, ..] = conv.weight.dims();
+    if weight_in != in_channels || height + 2 * padding < k || width + 2 * padding < k {
+        return None; // let burn report the shape error
+    }
+    let g = ConvGeometry { in_channels, height, width, kernel: k, stride: conv.stride[0], padding };
+    let input = flex::host(x.clone())?;
+    let weight = flex::host(conv.weight.val())?;
+    let bias = match &conv.bias {
+        Some(b) => Some(flex::host(b.val())?),
+        None => None,
+    };
+    let winograd = winograd::applies(&g).then(|| block.cache.winograd(&weight, out_channels, in_channels));
+    let params = ConvParams {
+        weight: flex::slice(&weight),
+        winograd: winograd.as_ref().map(|u| u.as_slice()),
+        bias: bias.as_ref().map(flex::slice),
+        out_channels,
+        activation: block.activation,
+    };
+    let shape = [batch, out_channels, g.out_height(), g.out_width()];
+    let mut output = vec![0.0f32; shape.iter().product()];
+    conv2d(flex::slice(&input), batch, &g, &params, &mut output);
+    Some(flex::tensor(output, shape))
+}
+
+/// Darknet maxpool through the host kernel, or `None` off the Flex backend.
+pub(crate) fn maxpool(x: &Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Option<Tensor<4>> {
+    if !flex::is_flex(&x.device()) {
+        return None;
+    }
+    let [batch, channels, height, width] = x.dims();
+    let g = pool::PoolGeometry::new(height, width, spec, fill);
+    let [out_h, out_w] = g.out_dims()?;
+    let input = flex::host(x.clone())?;
+    let shape = [batch, channels, out_h, out_w];
+    let mut output = vec![0.0f32; shape.iter().product()];
+    pool::maxpool(flex::slice(&input), &g, &mut output);
+    Some(flex::tensor(output, shape))
+}
+
+#[cfg(test)]
+mod tests;

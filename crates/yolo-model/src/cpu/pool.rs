@@ -1,0 +1,77 @@
+//! Darknet maxpool on host slices: each plane padded once into a scratch buffer with
+//! darknet's fills, then separable running maxima (rows, then columns), planes in parallel.
+//! burn's generic path ([`crate::ops::maxpool`]) needs several full-map passes for the same.
+
+use rayon::prelude::*;
+
+use crate::cfg::MaxPoolSpec;
+use crate::config::PadFill;
+
+/// Geometry of one maxpool over `[planes, H, W]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolGeometry {
+    pub height: usize,
+    pub width: usize,
+    pub size: usize,
+    pub stride: usize,
+    /// Padding before, after (darknet: `padding / 2` and the rest).
+    pub before: usize,
+    pub after: usize,
+    pub fill: PadFill,
+}
+
+impl PoolGeometry {
+    pub fn new(height: usize, width: usize, spec: &MaxPoolSpec, fill: PadFill) -> Self {
+        let (before, after) = spec.pads();
+        PoolGeometry { height, width, size: spec.size, stride: spec.stride, before, after, fill }
+    }
+
+    /// `None` when the window does not fit the padded map (burn reports that case).
+    pub fn out_dims(&self) -> Option<[usize; 2]> {
+        let out = |n: usize| (n + self.before + self.after).checked_sub(self.size).map(|d| d / self.stride + 1);
+        Some([out(self.height)?, out(self.width)?])
+    }
+
+    /// The value a padded cell holds: `-inf`, except the trailing `after - before` cells in
+    /// [`PadFill::Zero`] mode (PyTorch ports' `ZeroPad2d`), which are zero.
+    fn pad_value(&self, y: usize, x: usize) -> f32 {
+        // `y`, `x` are padded coordinates; the image starts at `before`.
+        let extra = self.after.saturating_sub(self.before);
+        let inside = |i: usize, n: usize| i >= self.before && i < self.before + n + extra;
+        if self.fill == PadFill::Zero && inside(y, self.height) && inside(x, self.width) {
+            0.0
+        } else {
+            f32::NEG_INFINITY
+        }
+    }
+}
+
+/// `input` `[planes, H, W]` -> `output` `[planes, H', W']`.
+pub(crate) fn maxpool(input: &[f32], g: &PoolGeometry, output: &mut [f32]) {
+    let Some([out_h, out_w]) = g.out_dims() else { return };
+    let (ph, pw) = (g.height + g.before + g.after, g.width + g.before + g.after);
+    let template: Vec<f32> = (0..ph * pw).map(|i| g.pad_value(i / pw, i % pw)).collect();
+    output.par_chunks_exact_mut(out_h * out_w).zip(input.par_chunks_exact(g.height * g.width)).for_each_init(
+        || (template.clone(), vec![0.0f32; ph * out_w]),
+        |(padded, rows), (out, plane)| {
+            for (y, src) in plane.chunks_exact(g.width).enumerate() {
+                let start = (y + g.before) * pw + g.before;
+                padded[start..start + g.width].copy_from_slice(src);
+            }
+            // Horizontal maxima of every padded row, then vertical maxima of those.
+            for (row, dst) in padded.chunks_exact(pw).zip(rows.chunks_exact_mut(out_w)) {
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    let window = &row[ox * g.stride..ox * g.stride + g.size];
+                    *d = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                }
+            }
+            for (oy, dst) in out.chunks_exact_mut(out_w).enumerate() {
+                dst.copy_from_slice(&rows[oy * g.stride * out_w..(oy * g.stride + 1) * out_w]);
+                for ky in 1..g.size {
+                    let src = &rows[(oy * g.stride + ky) * out_w..(oy * g.stride + ky + 1) * out_w];
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
+                }
+            }
+        },
+    );
+}

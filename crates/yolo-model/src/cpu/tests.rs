@@ -1,0 +1,118 @@
+//! The fused kernel against burn's generic conv + activation on the same Flex tensors.
+
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::PaddingConfig2d;
+use burn::tensor::{Device, Distribution, Tensor};
+
+use super::{conv_block, maxpool};
+use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
+use crate::config::PadFill;
+use crate::conv_block::ConvBlock;
+use crate::ops::maxpool_generic;
+
+fn block(spec: &ConvSpec, bias: bool, device: &Device) -> ConvBlock {
+    // Random weights and bias (a folded block): the kernel must reproduce burn's own conv.
+    let mut block = ConvBlock::new(spec, 1e-5, device);
+    block.bn = None;
+    let conv = Conv2dConfig::new([spec.in_channels, spec.filters], [spec.size, spec.size])
+        .with_stride([spec.stride, spec.stride])
+        .with_padding(PaddingConfig2d::Explicit(spec.padding, spec.padding, spec.padding, spec.padding))
+        .with_bias(bias);
+    block.conv = conv.init(device);
+    block
+}
+
+fn spec(cin: usize, cout: usize, size: usize, stride: usize, padding: usize, activation: Activation) -> ConvSpec {
+    ConvSpec { in_channels: cin, filters: cout, size, stride, padding, groups: 1, batch_normalize: true, activation }
+}
+
+fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b).abs().max().into_scalar()
+}
+
+#[test]
+fn matches_generic_conv_for_darknet_geometries() {
+    let device = Device::flex();
+    device.seed(7);
+    let cases = [
+        // (spec, input [B, C, H, W])
+        (spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 24]),
+        (spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
+        (spec(32, 16, 1, 1, 0, Activation::Leaky), [2, 32, 13, 13]),
+        (spec(16, 24, 1, 1, 0, Activation::Linear), [1, 16, 7, 9]),
+        (spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
+        (spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
+        (spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
+        (spec(8, 12, 3, 1, 1, Activation::Logistic), [1, 8, 5, 6]),
+        (spec(4, 6, 5, 2, 2, Activation::Leaky), [1, 4, 11, 10]),
+        // Winograd (stride 1, pad 1, >= 16 input channels): odd sizes, partial tiles.
+        (spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
+        (spec(32, 16, 3, 1, 1, Activation::Linear), [1, 32, 7, 10]),
+        (spec(16, 8, 3, 1, 1, Activation::Leaky), [1, 16, 1, 1]),
+        // Big enough for several bands: Winograd tiles, then im2col rows.
+        (spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
+        (spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
+        (spec(32, 64, 3, 1, 1, Activation::Leaky), [1, 32, 208, 208]),
+    ];
+    for (spec, dims) in cases {
+        for bias in [false, true] {
+            let block = block(&spec, bias, &device);
+            let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let fast = conv_block(&block, &x).expect("fast path applies to a folded block on flex");
+            let diff = max_diff(fast, block.forward_generic(x));
+            assert!(diff < 1e-4, "{spec:?} on {dims:?}, bias {bias}: max difference {diff}");
+        }
+    }
+}
+
+#[test]
+fn reads_non_contiguous_inputs() {
+    let device = Device::flex();
+    let block = block(&spec(6, 5, 3, 1, 1, Activation::Leaky), true, &device);
+    let x = Tensor::<4>::random([1, 9, 6, 8], Distribution::Normal(0.0, 1.0), &device).swap_dims(2, 3);
+    let x = x.narrow(1, 2, 6);
+    let fast = conv_block(&block, &x).expect("fast path applies");
+    assert!(max_diff(fast, block.forward_generic(x)) < 1e-4);
+}
+
+#[test]
+fn declines_unfolded_blocks() {
+    let device = Device::flex();
+    let block = ConvBlock::new(&spec(3, 4, 3, 1, 1, Activation::Leaky), 1e-5, &device);
+    let x = Tensor::<4>::zeros([1, 3, 4, 4], &device);
+    assert!(conv_block(&block, &x).is_none(), "BatchNorm must be folded first");
+}
+
+#[test]
+fn replaced_weights_are_not_served_from_the_cache() {
+    let device = Device::flex();
+    device.seed(3);
+    let mut block = block(&spec(16, 8, 3, 1, 1, Activation::Leaky), true, &device);
+    let x = Tensor::<4>::random([1, 16, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let first = conv_block(&block, &x).expect("fast path applies");
+    block.conv.weight = burn::module::Param::from_tensor(block.conv.weight.val() * 2.0);
+    let second = conv_block(&block, &x).expect("fast path applies");
+    assert!(max_diff(second.clone(), block.forward_generic(x)) < 1e-4);
+    assert!(max_diff(second, first) > 1e-2, "the doubled weights must change the output");
+}
+
+#[test]
+fn maxpool_matches_generic_ops() {
+    let device = Device::flex();
+    device.seed(5);
+    // (size, stride, padding): tiny's 2/2 and 2/1, SPP's 5/9/13, odd windows and maps.
+    let specs = [(2, 2, 1), (2, 1, 1), (5, 1, 4), (9, 1, 8), (13, 1, 12), (3, 2, 2), (2, 2, 0), (3, 1, 0)];
+    for (size, stride, padding) in specs {
+        let spec = MaxPoolSpec { size, stride, padding };
+        for dims in [[2, 3, 13, 13], [1, 2, 8, 11]] {
+            for fill in [PadFill::NegInf, PadFill::Zero] {
+                // Negative values make the pad fill visible at the borders.
+                let x = Tensor::<4>::random(dims, Distribution::Normal(-1.0, 1.0), &device);
+                let fast = maxpool(&x, &spec, fill).expect("kernel applies on flex");
+                let diff = max_diff(fast, maxpool_generic(x, &spec, fill));
+                assert_eq!(diff, 0.0, "{spec:?} {dims:?} {fill:?}");
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Bytes;
 
 use super::flex::slice;
-use super::winograd::transform_weights;
+use super::winograd::{transform_weights, Variant};
 
 /// Per-block cache of the Winograd-transformed weights (`U = G g Gᵀ`).
 ///
@@ -20,6 +20,7 @@ pub struct KernelCache(Arc<Mutex<Option<Cached>>>);
 struct Cached {
     source: Arc<Bytes>,
     dims: [usize; 2],
+    variant: Variant,
     winograd: Arc<Vec<f32>>,
 }
 
@@ -30,16 +31,24 @@ impl std::fmt::Debug for KernelCache {
 }
 
 impl KernelCache {
-    /// `U` for `weight` (`[C_out, C_in, 3, 3]`, contiguous f32).
-    pub(crate) fn winograd(&self, weight: &FlexTensor, out_channels: usize, in_channels: usize) -> Arc<Vec<f32>> {
+    /// `U` of `variant` for `weight` (`[C_out, C_in, 3, 3]`, contiguous f32).
+    pub(crate) fn winograd(
+        &self,
+        variant: Variant,
+        weight: &FlexTensor,
+        out_channels: usize,
+        in_channels: usize,
+    ) -> Arc<Vec<f32>> {
         let source = weight.data_arc();
         let dims = [out_channels, in_channels];
         let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = cached.as_ref().filter(|c| Arc::ptr_eq(&c.source, &source) && c.dims == dims) {
+        if let Some(c) =
+            cached.as_ref().filter(|c| Arc::ptr_eq(&c.source, &source) && c.dims == dims && c.variant == variant)
+        {
             return c.winograd.clone();
         }
-        let winograd = Arc::new(transform_weights(slice(weight), out_channels, in_channels));
-        *cached = Some(Cached { source, dims, winograd: winograd.clone() });
+        let winograd = Arc::new(transform_weights(variant, slice(weight), out_channels, in_channels));
+        *cached = Some(Cached { source, dims, variant, winograd: winograd.clone() });
         winograd
     }
 }

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
-use super::winograd;
+use super::winograd::{self, Variant};
 use crate::cfg::Activation;
 
 /// Column-matrix budget per band, in floats (4 MiB): big enough for an efficient product,
@@ -16,8 +16,8 @@ const BAND_FLOATS: usize = 1 << 20;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConvParams<'a> {
     pub weight: &'a [f32],
-    /// The Winograd-transformed weights when [`winograd::applies`] (else unused).
-    pub winograd: Option<&'a [f32]>,
+    /// Winograd variant and transformed weights, when [`winograd::choose`] picked one.
+    pub winograd: Option<(Variant, &'a [f32])>,
     pub bias: Option<&'a [f32]>,
     pub out_channels: usize,
     pub activation: Activation,
@@ -32,15 +32,12 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     let threads = rayon::current_num_threads();
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
     let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
-    let mut cols = if g.is_pointwise() || (p.winograd.is_some() && winograd::applies(g)) {
-        Vec::new()
-    } else {
-        vec![0.0f32; k * band_rows * out_w]
-    };
+    let mut cols =
+        if g.is_pointwise() || p.winograd.is_some() { Vec::new() } else { vec![0.0f32; k * band_rows * out_w] };
     for (image, out) in input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch)
     {
-        if let Some(u) = p.winograd.filter(|_| winograd::applies(g)) {
-            winograd::conv3x3(image, g, u, p.bias, p.out_channels, p.activation, out);
+        if let Some((variant, u)) = p.winograd {
+            winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
             continue;
         }
         fill_bias(out, out_plane, p.bias);

@@ -7,7 +7,7 @@
 //! band of output rows ([`gemm`], the kernel library burn-flex itself uses), bias and
 //! activation fused in, reading the weights and the input in place. 1x1 convolutions need no
 //! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
-//! the arithmetic, use Winograd F(2x2, 3x3) ([`winograd`]): 2.25x fewer multiplies.
+//! the arithmetic, use Winograd F(4x4, 3x3) ([`winograd`]): 4x fewer multiplies.
 //!
 //! Darknet's maxpool has a host kernel too ([`pool`]).
 //!
@@ -67,10 +67,11 @@ pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
         Some(b) => Some(flex::host(b.val())?),
         None => None,
     };
-    let winograd = winograd::applies(&g).then(|| block.cache.winograd(&weight, out_channels, in_channels));
+    let winograd = winograd::choose(&g, out_channels)
+        .map(|variant| (variant, block.cache.winograd(variant, &weight, out_channels, in_channels)));
     let params = ConvParams {
         weight: flex::slice(&weight),
-        winograd: winograd.as_ref().map(|u| u.as_slice()),
+        winograd: winograd.as_ref().map(|(variant, u)| (*variant, u.as_slice())),
         bias: bias.as_ref().map(flex::slice),
         out_channels,
         activation: block.activation,

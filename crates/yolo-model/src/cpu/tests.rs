@@ -54,6 +54,10 @@ fn matches_generic_conv_for_darknet_geometries() {
         (spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
         (spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
         (spec(32, 64, 3, 1, 1, Activation::Leaky), [1, 32, 208, 208]),
+        // Winograd F(4x4) (wide maps) and F(2x2) (narrow maps), partial tiles, bands.
+        (spec(64, 64, 3, 1, 1, Activation::Leaky), [2, 64, 21, 23]),
+        (spec(64, 72, 3, 1, 1, Activation::Linear), [1, 64, 13, 11]),
+        (spec(64, 64, 3, 1, 1, Activation::Leaky), [1, 64, 80, 400]),
     ];
     for (spec, dims) in cases {
         for bias in [false, true] {
@@ -113,6 +117,45 @@ fn maxpool_matches_generic_ops() {
                 let diff = max_diff(fast, maxpool_generic(x, &spec, fill));
                 assert_eq!(diff, 0.0, "{spec:?} {dims:?} {fill:?}");
             }
+        }
+    }
+}
+
+#[test]
+fn both_winograd_variants_match_im2col() {
+    use super::conv::{conv2d, ConvParams};
+    use super::im2col::ConvGeometry;
+    use super::winograd::{transform_weights, Variant};
+
+    let device = Device::flex();
+    device.seed(11);
+    let (cin, cout) = (24, 20);
+    for (h, w) in [(1, 1), (5, 7), (26, 26), (13, 13), (9, 30)] {
+        let g = ConvGeometry { in_channels: cin, height: h, width: w, kernel: 3, stride: 1, padding: 1 };
+        let values = |n: usize| {
+            Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32")
+        };
+        let (x, weight, bias) = (values(cin * h * w), values(cout * cin * 9), values(cout));
+        let params = ConvParams {
+            weight: &weight,
+            winograd: None,
+            bias: Some(&bias),
+            out_channels: cout,
+            activation: Activation::Leaky,
+        };
+        let mut reference = vec![0.0; cout * h * w];
+        conv2d(&x, 1, &g, &params, &mut reference);
+        for variant in [Variant::F2, Variant::F4] {
+            let u = transform_weights(variant, &weight, cout, cin);
+            let mut out = vec![0.0; cout * h * w];
+            conv2d(&x, 1, &g, &ConvParams { winograd: Some((variant, &u)), ..params }, &mut out);
+            // Relative to the output scale (|y| ~ 15 here): F(4x4) rounds to ~1e-5 of it.
+            let scale = reference.iter().map(|v| v.abs()).fold(1.0f32, f32::max);
+            let diff = out.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+            assert!(diff < 3e-5, "{variant:?} on {h}x{w}: max relative difference {diff}");
         }
     }
 }

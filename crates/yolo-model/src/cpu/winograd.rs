@@ -1,15 +1,21 @@
-//! Winograd F(2x2, 3x3) for the stride-1, pad-1 3x3 convolutions that carry most of YOLOv3's
-//! arithmetic: each 2x2 output tile costs 16 multiplies per channel pair instead of 36, so
-//! the matrix products shrink 2.25x for a few additions in the tile transforms.
+//! Winograd F(m x m, 3x3) for the stride-1, pad-1 3x3 convolutions that carry most of
+//! YOLOv3's arithmetic: an `m x m` output tile costs `(m + 2)²` multiplies per channel pair
+//! instead of `9 m²`, i.e. 2.25x fewer for F(2x2) and 4x fewer for F(4x4), paid for with
+//! additions in the tile transforms ([`Variant`]).
 //!
-//! Per band of tiles: `V = Bᵀ d B` for every input channel and tile, then 16 products
-//! `M[ξ] = U[ξ] V[ξ]` (`U = G g Gᵀ`, the transformed weights, cached per weight tensor), then
-//! `y = Aᵀ M A + bias` and the activation. Layouts put the 16 transform points in the middle
-//! (`V: [C_in][16][tiles]`, `M: [C_out][16][tiles]`) so every pass parallelises over whole
-//! channels and each product reads strided views.
+//! Per band of tile rows: `V = Bᵀ d B` for every input channel and tile, then `α²` matrix
+//! products `M[p] = U[p] V[p]` (`U = G g Gᵀ`, the transformed weights, cached per weight
+//! tensor), then `y = Aᵀ M A + bias` and the activation. The `α²` transform points sit in
+//! the middle of the layouts (`V: [C_in][α²][tiles]`, `M: [C_out][α²][tiles]`), so every pass
+//! parallelises over whole channels and each product reads strided views.
+//!
+//! Transforms run row-wise on columns split by phase (`col % m`), so every step is a
+//! contiguous loop over tiles that the compiler vectorises; the coefficient tables are
+//! sparse and their zeros are skipped.
 //!
 //! The transforms are exact in real arithmetic; in f32 the result differs from the direct
-//! convolution by rounding only (a few 1e-7 relative, tested).
+//! convolution by rounding only (tested against burn's conv; F(4x4) rounds a little more
+//! than F(2x2) because its coefficients reach 8 and 1/24).
 
 use rayon::prelude::*;
 
@@ -18,51 +24,158 @@ use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
 
-/// Transform points per tile (a 4x4 input patch).
-const POINTS: usize = 16;
 /// Floats of `V` and `M` per band (16 MiB): they are written and read back once each.
 const BAND_FLOATS: usize = 1 << 22;
 
-/// Whether the Winograd path is valid and worth it for `g` (few input channels leave the
-/// products too thin to beat im2col).
-pub(crate) fn applies(g: &ConvGeometry) -> bool {
-    g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.in_channels >= 16
+/// A Winograd variant: output tile `m x m`, input tile `α x α` with `α = m + 2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Variant {
+    F2,
+    F4,
 }
 
-/// `U = G g Gᵀ` for every filter: `[16][C_out][C_in]` from `[C_out][C_in][3][3]`.
-pub(crate) fn transform_weights(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
-    let pairs = out_channels * in_channels;
-    let mut u = vec![0.0f32; POINTS * pairs];
-    let mut per_pair = vec![[0.0f32; POINTS]; pairs];
-    per_pair.par_iter_mut().zip(weight.par_chunks_exact(9)).for_each(|(dst, g)| {
-        // t = G g (4x3), then u = t Gᵀ (4x4).
-        let mut t = [[0.0f32; 3]; 4];
-        for j in 0..3 {
-            let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j]);
-            t[0][j] = g0;
-            t[1][j] = 0.5 * (g0 + g1 + g2);
-            t[2][j] = 0.5 * (g0 - g1 + g2);
-            t[3][j] = g2;
-        }
-        for (i, row) in t.iter().enumerate() {
-            let [g0, g1, g2] = *row;
-            dst[i * 4] = g0;
-            dst[i * 4 + 1] = 0.5 * (g0 + g1 + g2);
-            dst[i * 4 + 2] = 0.5 * (g0 - g1 + g2);
-            dst[i * 4 + 3] = g2;
-        }
-    });
-    for (p, point) in u.chunks_exact_mut(pairs).enumerate() {
-        for (dst, src) in point.iter_mut().zip(&per_pair) {
-            *dst = src[p];
+impl Variant {
+    fn m(self) -> usize {
+        match self {
+            Variant::F2 => 2,
+            Variant::F4 => 4,
         }
     }
+
+    fn alpha(self) -> usize {
+        self.m() + 2
+    }
+
+    /// `Bᵀ` (`α x α`), row-major.
+    fn bt(self) -> &'static [f32] {
+        match self {
+            Variant::F2 => &[1., 0., -1., 0., 0., 1., 1., 0., 0., -1., 1., 0., 0., 1., 0., -1.],
+            Variant::F4 => &[
+                4., 0., -5., 0., 1., 0., //
+                0., -4., -4., 1., 1., 0., //
+                0., 4., -4., -1., 1., 0., //
+                0., -2., -1., 2., 1., 0., //
+                0., 2., -1., -2., 1., 0., //
+                0., 4., 0., -5., 0., 1.,
+            ],
+        }
+    }
+
+    /// `G` (`α x 3`), row-major.
+    fn g(self) -> &'static [f32] {
+        match self {
+            Variant::F2 => &[1., 0., 0., 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0., 0., 1.],
+            Variant::F4 => &[
+                1. / 4.,
+                0.,
+                0., //
+                -1. / 6.,
+                -1. / 6.,
+                -1. / 6., //
+                -1. / 6.,
+                1. / 6.,
+                -1. / 6., //
+                1. / 24.,
+                1. / 12.,
+                1. / 6., //
+                1. / 24.,
+                -1. / 12.,
+                1. / 6., //
+                0.,
+                0.,
+                1.,
+            ],
+        }
+    }
+
+    /// `Aᵀ` (`m x α`), row-major.
+    fn at(self) -> &'static [f32] {
+        match self {
+            Variant::F2 => &[1., 1., 1., 0., 0., 1., -1., -1.],
+            Variant::F4 => &[
+                1., 1., 1., 1., 1., 0., //
+                0., 1., -1., 2., -2., 0., //
+                0., 1., 1., 4., 4., 0., //
+                0., 1., -1., 8., -8., 1.,
+            ],
+        }
+    }
+}
+
+/// The variant for `g`, or `None` where im2col + gemm is faster. Measured per layer with
+/// `yolov3 bench --profile` (2 threads, 416 input):
+/// - fewer than 64 input or output channels: the transforms cost per channel and the saving
+///   is per channel pair, so thin layers lose (32->64 at 208x208: im2col 12.5 ms, F4 14.1);
+/// - maps narrower than 20: F4's 4x4 tiles pad 13 to 16 and leave the products too short
+///   (512->1024 at 13x13: F2 7.2 ms, F4 13.5, im2col 8.6);
+/// - otherwise F4 (128->256 at 52x52: F4 5.9 ms, F2 7.9, im2col 9.8).
+pub(crate) fn choose(g: &ConvGeometry, out_channels: usize) -> Option<Variant> {
+    let valid = g.kernel == 3 && g.stride == 1 && g.padding == 1;
+    if !valid || g.in_channels < 64 || out_channels < 64 {
+        return None;
+    }
+    Some(if g.height.min(g.width) >= 20 { Variant::F4 } else { Variant::F2 })
+}
+
+/// `U = G g Gᵀ` for every filter: `[α²][C_out][C_in]` from `[C_out][C_in][3][3]`.
+pub(crate) fn transform_weights(variant: Variant, weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
+    let (alpha, gm) = (variant.alpha(), variant.g());
+    let points = alpha * alpha;
+    let pairs = out_channels * in_channels;
+    let mut per_pair = vec![0.0f32; pairs * points];
+    per_pair.par_chunks_exact_mut(points).zip(weight.par_chunks_exact(9)).for_each(|(u, w)| {
+        // t = G w (α x 3), then u = t Gᵀ (α x α).
+        let mut t = [0.0f32; 18];
+        for i in 0..alpha {
+            for j in 0..3 {
+                t[i * 3 + j] = (0..3).map(|k| gm[i * 3 + k] * w[k * 3 + j]).sum();
+            }
+        }
+        for i in 0..alpha {
+            for j in 0..alpha {
+                u[i * alpha + j] = (0..3).map(|k| t[i * 3 + k] * gm[j * 3 + k]).sum();
+            }
+        }
+    });
+    let mut u = vec![0.0f32; points * pairs];
+    u.par_chunks_exact_mut(pairs).enumerate().for_each(|(p, point)| {
+        for (dst, src) in point.iter_mut().zip(per_pair.chunks_exact(points)) {
+            *dst = src[p];
+        }
+    });
     u
 }
 
-/// One image: `image` `[C_in, H, W]` -> `out` `[C_out, H, W]` (bias already irrelevant:
-/// it is added here), with `u` from [`transform_weights`].
+/// `dst = Σ_j coef[j] src[j]` over whole slices, skipping zero coefficients.
+fn combine<'a>(dst: &mut [f32], coef: &[f32], src: impl Fn(usize) -> &'a [f32]) {
+    let mut first = true;
+    for (j, &c) in coef.iter().enumerate() {
+        if c == 0.0 {
+            continue;
+        }
+        let s = &src(j)[..dst.len()];
+        if first {
+            dst.iter_mut().zip(s).for_each(|(d, &x)| *d = c * x);
+            first = false;
+        } else {
+            dst.iter_mut().zip(s).for_each(|(d, &x)| *d += c * x);
+        }
+    }
+    if first {
+        dst.fill(0.0);
+    }
+}
+
+/// One image: `image` `[C_in, H, W]` -> `out` `[C_out, H, W]`, with `u` from
+/// [`transform_weights`] for the same `variant`.
+///
+/// Tiles are indexed `ty * (tiles_w + 1) + tx`: every tile row carries one junk tile so that
+/// the transforms run over a whole band as one contiguous vector (a shift by one tile is a
+/// shift by one element); the junk column costs `1 / tiles_w` extra product work and is
+/// never written out.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv3x3(
+    variant: Variant,
     image: &[f32],
     g: &ConvGeometry,
     u: &[f32],
@@ -71,95 +184,93 @@ pub(crate) fn conv3x3(
     activation: Activation,
     out: &mut [f32],
 ) {
-    let (tiles_h, tiles_w) = (g.height.div_ceil(2), g.width.div_ceil(2));
-    let per_tile_row = POINTS * (g.in_channels + out_channels) * tiles_w;
+    let (m, alpha) = (variant.m(), variant.alpha());
+    let points = alpha * alpha;
+    let (tiles_h, len) = (g.height.div_ceil(m), g.width.div_ceil(m) + 1);
+    let per_tile_row = points * (g.in_channels + out_channels) * len;
     let band = (BAND_FLOATS / per_tile_row).clamp(1, tiles_h);
     let threads = rayon::current_num_threads();
-    let mut v = vec![0.0f32; g.in_channels * POINTS * band * tiles_w];
-    let mut m = vec![0.0f32; out_channels * POINTS * band * tiles_w];
+    let mut v = vec![0.0f32; g.in_channels * points * band * len];
+    let mut mm = vec![0.0f32; out_channels * points * band * len];
     let mut first = 0;
     while first < tiles_h {
         let rows = band.min(tiles_h - first);
-        let n = rows * tiles_w;
-        input_transform(image, g, first, rows, &mut v[..g.in_channels * POINTS * n]);
-        for p in 0..POINTS {
+        let n = rows * len;
+        input_transform(variant, image, g, first, rows, &mut v[..g.in_channels * points * n]);
+        for p in 0..points {
             let lhs = Mat {
                 data: &u[p * out_channels * g.in_channels..],
                 rows: out_channels,
                 cols: g.in_channels,
                 row_stride: g.in_channels,
             };
-            let rhs = Mat { data: &v[p * n..], rows: g.in_channels, cols: n, row_stride: POINTS * n };
-            let dst = MatMut { data: &mut m[p * n..], rows: out_channels, cols: n, row_stride: POINTS * n };
+            let rhs = Mat { data: &v[p * n..], rows: g.in_channels, cols: n, row_stride: points * n };
+            let dst = MatMut { data: &mut mm[p * n..], rows: out_channels, cols: n, row_stride: points * n };
             matmul(dst, lhs, rhs, false, threads);
         }
-        output_transform(&m[..out_channels * POINTS * n], g, first, rows, bias, activation, out);
+        output_transform(variant, &mm[..out_channels * points * n], g, first, rows, bias, activation, out);
         first += rows;
     }
 }
 
 /// `V = Bᵀ d B` for tile rows `first .. first + rows` of every channel.
 ///
-/// Row-wise and split into even/odd columns so every step is a contiguous vector loop: the
-/// row transform `Bᵀ d` combines four input rows, then the column transform combines
-/// neighbouring even/odd columns of the result (tile `tx` covers padded columns
-/// `2tx .. 2tx + 4`, i.e. even `tx, tx + 1` and odd `tx, tx + 1`).
-fn input_transform(image: &[f32], g: &ConvGeometry, first: usize, rows: usize, v: &mut [f32]) {
+/// Tile `tx` reads padded columns `m tx .. m tx + α`: with columns split by phase
+/// (`phase[r][j]` = padded column `m j + r`), column `m tx + c` is `phase[c % m][tx + c / m]`,
+/// so each transform step is one loop over the band.
+fn input_transform(variant: Variant, image: &[f32], g: &ConvGeometry, first: usize, rows: usize, v: &mut [f32]) {
+    let (m, alpha, bt) = (variant.m(), variant.alpha(), variant.bt());
     let (h, w) = (g.height, g.width);
-    let tw = w.div_ceil(2);
-    let n = rows * tw;
-    let scratch = || (vec![[0.0f32; 4]; 2 * (tw + 1)], vec![0.0f32; 8 * (tw + 1)]);
-    v.par_chunks_exact_mut(POINTS * n).zip(image.par_chunks_exact(h * w)).for_each_init(
+    let len = w.div_ceil(m) + 1;
+    let n = rows * len;
+    // d: α input rows x m phases x n; s: their row transforms, same shape.
+    let scratch = || (vec![0.0f32; alpha * m * n], vec![0.0f32; alpha * m * n]);
+    v.par_chunks_exact_mut(alpha * alpha * n).zip(image.par_chunks_exact(h * w)).for_each_init(
         scratch,
-        |(d, t), (v, plane)| {
-            for ty in 0..rows {
-                // d[2j + parity][i]: padded column 2j + parity of input row 2(first+ty) - 1 + i.
-                let y0 = 2 * (first + ty);
-                for (i, y) in (y0..y0 + 4).map(|y| y.checked_sub(1).filter(|&y| y < h)).enumerate() {
-                    for xp in 0..2 * (tw + 1) {
-                        let x = xp.checked_sub(1).filter(|&x| x < w);
-                        d[(xp % 2) * (tw + 1) + xp / 2][i] = match (y, x) {
-                            (Some(y), Some(x)) => plane[y * w + x],
-                            _ => 0.0,
-                        };
+        |(d, s), (v, plane)| {
+            for i in 0..alpha {
+                for ty in 0..rows {
+                    let y = (m * (first + ty) + i).checked_sub(1).filter(|&y| y < h);
+                    for r in 0..m {
+                        let dst = &mut d[(i * m + r) * n + ty * len..(i * m + r) * n + (ty + 1) * len];
+                        match y {
+                            None => dst.fill(0.0),
+                            Some(y) => {
+                                let row = &plane[y * w..(y + 1) * w];
+                                for (j, x) in dst.iter_mut().enumerate() {
+                                    // padded column m j + r is image column m j + r - 1
+                                    *x = (m * j + r).checked_sub(1).and_then(|c| row.get(c)).copied().unwrap_or(0.0);
+                                }
+                            }
+                        }
                     }
                 }
-                // Row transform, per padded column: t[k][col] for the four rows k of Bᵀ d.
-                let (even, odd) = d.split_at(tw + 1);
-                let len = tw + 1;
-                for (half, cols) in [even, odd].into_iter().enumerate() {
-                    for (j, c) in cols.iter().enumerate() {
-                        let base = half * 4 * len + j;
-                        t[base] = c[0] - c[2];
-                        t[base + len] = c[1] + c[2];
-                        t[base + 2 * len] = c[2] - c[1];
-                        t[base + 3 * len] = c[1] - c[3];
-                    }
-                }
-                // Column transform: four points per row k, contiguous over tiles.
-                for k in 0..4 {
-                    let e = &t[k * len..(k + 1) * len];
-                    let o = &t[4 * len + k * len..4 * len + (k + 1) * len];
-                    let at = |p: usize| (k * 4 + p) * n + ty * tw;
-                    let (p0, rest) = v[at(0)..].split_at_mut(n);
-                    let (p1, rest) = rest.split_at_mut(n);
-                    let (p2, rest) = rest.split_at_mut(n);
-                    let p3 = &mut rest[..tw];
-                    for tx in 0..tw {
-                        p0[tx] = e[tx] - e[tx + 1];
-                        p1[tx] = o[tx] + e[tx + 1];
-                        p2[tx] = e[tx + 1] - o[tx];
-                        p3[tx] = o[tx] - o[tx + 1];
-                    }
+            }
+            // Rows: s[k] = Σ_i Bᵀ[k][i] d[i], all phases at once.
+            for k in 0..alpha {
+                let coef = &bt[k * alpha..(k + 1) * alpha];
+                combine(&mut s[k * m * n..(k + 1) * m * n], coef, |i| &d[i * m * n..(i + 1) * m * n]);
+            }
+            // Columns: V[k α + p][t] = Σ_c Bᵀ[p][c] s[k][phase c % m][t + c / m]; the band's
+            // last element would read past the end and is junk anyway.
+            for k in 0..alpha {
+                let sk = &s[k * m * n..(k + 1) * m * n];
+                let col = |c: usize| &sk[(c % m) * n + c / m..(c % m + 1) * n];
+                for p in 0..alpha {
+                    let dst = &mut v[(k * alpha + p) * n..(k * alpha + p + 1) * n];
+                    combine(&mut dst[..n - 1], &bt[p * alpha..(p + 1) * alpha], col);
+                    dst[n - 1] = 0.0;
                 }
             }
         },
     );
 }
 
-/// `y = Aᵀ M A + bias`, activated, into output rows `2 first .. 2 (first + rows)`.
+/// `y = Aᵀ M A + bias`, activated, into output rows `m first .. m (first + rows)`.
+#[allow(clippy::too_many_arguments)]
 fn output_transform(
-    m: &[f32],
+    variant: Variant,
+    mm: &[f32],
     g: &ConvGeometry,
     first: usize,
     rows: usize,
@@ -167,38 +278,36 @@ fn output_transform(
     activation: Activation,
     out: &mut [f32],
 ) {
+    let (m, alpha, at) = (variant.m(), variant.alpha(), variant.at());
     let (h, w) = (g.height, g.width);
-    let tw = w.div_ceil(2);
-    let n = rows * tw;
-    let scratch = || vec![0.0f32; 8 * tw + 2 * tw];
-    out.par_chunks_exact_mut(h * w).zip(m.par_chunks_exact(POINTS * n)).enumerate().for_each_init(
+    let tw = w.div_ceil(m);
+    let len = tw + 1;
+    let n = rows * len;
+    // z: α columns x n for one output row q; e: m phases x n; row: m tw.
+    let scratch = || (vec![0.0f32; alpha * n], vec![0.0f32; m * n], vec![0.0f32; m * tw]);
+    out.par_chunks_exact_mut(h * w).zip(mm.par_chunks_exact(alpha * alpha * n)).enumerate().for_each_init(
         scratch,
-        |buf, (c, (plane, m))| {
+        |(z, e, row), (c, (plane, mc))| {
             let b = bias.map_or(0.0, |b| b[c]);
-            let (s, row) = buf.split_at_mut(8 * tw);
-            for ty in 0..rows {
-                let point = |p: usize| &m[p * n + ty * tw..p * n + (ty + 1) * tw];
-                // Aᵀ M: s[r * 4 + j] for output row r in the tile, column point j.
-                for j in 0..4 {
-                    let (m0, m1, m2, m3) = (point(j), point(4 + j), point(8 + j), point(12 + j));
-                    let (s0, s1) = s.split_at_mut(4 * tw);
-                    let (s0, s1) = (&mut s0[j * tw..(j + 1) * tw], &mut s1[j * tw..(j + 1) * tw]);
-                    for tx in 0..tw {
-                        s0[tx] = m0[tx] + m1[tx] + m2[tx];
-                        s1[tx] = m1[tx] - m2[tx] - m3[tx];
-                    }
+            let point = |p: usize| &mc[p * n..(p + 1) * n];
+            for q in 0..m {
+                // Aᵀ M, output row q: z[c2] = Σ_k Aᵀ[q][k] M[k α + c2].
+                for c2 in 0..alpha {
+                    combine(&mut z[c2 * n..(c2 + 1) * n], &at[q * alpha..(q + 1) * alpha], |k| point(k * alpha + c2));
                 }
-                // (Aᵀ M) A: even and odd output columns, interleaved into one row.
-                for r in 0..2 {
-                    let y = 2 * (first + ty) + r;
+                // (Aᵀ M) A: output column m tx + r = Σ_c2 Aᵀ[r][c2] z[c2][tx].
+                for r in 0..m {
+                    combine(&mut e[r * n..(r + 1) * n], &at[r * alpha..(r + 1) * alpha], |c2| &z[c2 * n..(c2 + 1) * n]);
+                }
+                for ty in 0..rows {
+                    let y = m * (first + ty) + q;
                     if y >= h {
                         break;
                     }
-                    let q = |j: usize| &s[(r * 4 + j) * tw..(r * 4 + j + 1) * tw];
-                    let (q0, q1, q2, q3) = (q(0), q(1), q(2), q(3));
-                    for (tx, pair) in row.chunks_exact_mut(2).enumerate() {
-                        pair[0] = q0[tx] + q1[tx] + q2[tx] + b;
-                        pair[1] = q1[tx] - q2[tx] - q3[tx] + b;
+                    for (tx, cell) in row.chunks_exact_mut(m).enumerate() {
+                        for (r, v) in cell.iter_mut().enumerate() {
+                            *v = e[r * n + ty * len + tx] + b;
+                        }
                     }
                     let dst = &mut plane[y * w..(y + 1) * w];
                     dst.copy_from_slice(&row[..w]);

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
 use super::winograd::{self, Variant};
@@ -38,6 +39,10 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     {
         if let Some((variant, u)) = p.winograd {
             winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
+            continue;
+        }
+        if direct::applies(g) {
+            direct::conv(image, g, p, out);
             continue;
         }
         fill_bias(out, out_plane, p.bias);
@@ -78,19 +83,26 @@ fn activate(values: &mut [f32], activation: Activation) {
 }
 
 /// Applies `activation` in place on this thread, with the formulas of burn's activations.
+/// One loop per activation (not a function pointer per element), so each one vectorises.
 pub(crate) fn activate_slice(values: &mut [f32], activation: Activation) {
-    let f: fn(f32) -> f32 = match activation {
-        Activation::Linear => return,
-        Activation::Leaky => |x| if x >= 0.0 { x } else { x * 0.1 },
-        Activation::Relu => |x| x.max(0.0),
-        Activation::Logistic => |x| 1.0 / (1.0 + (-x).exp()),
-        Activation::Swish => |x| x / (1.0 + (-x).exp()),
-        Activation::Mish => |x| x * softplus(x).tanh(),
-    };
-    values.iter_mut().for_each(|v| *v = f(*v));
+    activate_simd(values, activation);
+}
+
+simd_fn! {
+fn activate_simd<'a>(values: &'a mut [f32], activation: Activation) {
+    match activation {
+        Activation::Linear => {}
+        Activation::Leaky => values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { *v * 0.1 }),
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Logistic => values.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Swish => values.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
+        Activation::Mish => values.iter_mut().for_each(|v| *v *= softplus(*v).tanh()),
+    }
+}
 }
 
 /// `ln(1 + e^x)` without overflow for large `x`.
+#[inline(always)]
 fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x

@@ -9,13 +9,44 @@
 //! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
 //! the arithmetic, use Winograd F(4x4, 3x3) ([`winograd`]): 4x fewer multiplies.
 //!
-//! Darknet's maxpool has a host kernel too ([`pool`]).
+//! The first layer (3 input channels) uses a direct kernel ([`direct`]): as a matrix product
+//! its inner dimension (27) is too short. Darknet's maxpool has a host kernel too ([`pool`]).
 //!
 //! Other backends (wgpu, ndarray) and unfolded blocks keep burn's generic ops, which stay
 //! the reference the tests compare against.
 
+/// Defines `fn $name<'a>(args)` whose body is compiled for the best instruction set this CPU
+/// has (AVX-512, AVX2+FMA, or the baseline), picked at run time by `pulp`: the kernels' loops
+/// are written plainly for the compiler to vectorise, and one binary runs everywhere.
+///
+/// The body must sit inside pulp's `WithSimd::with_simd` to be inlined into its
+/// `#[target_feature]` function; a closure or fn item called from there stayed a separate
+/// SSE2 function (seen in `perf annotate`), hence the macro.
+macro_rules! simd_fn {
+    ($(#[$attr:meta])* fn $name:ident<$a:lifetime>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name<$a>($($arg: $ty),*) {
+            struct Kernel<$a> {
+                $($arg: $ty,)*
+                _lifetime: std::marker::PhantomData<&$a ()>,
+            }
+            impl<$a> pulp::WithSimd for Kernel<$a> {
+                type Output = ();
+                #[inline(always)]
+                fn with_simd<S: pulp::Simd>(self, _simd: S) {
+                    let Kernel { $($arg,)* .. } = self;
+                    $body
+                }
+            }
+            pulp::Arch::new().dispatch(Kernel { $($arg,)* _lifetime: std::marker::PhantomData })
+        }
+    };
+}
+
 mod cache;
 mod conv;
+mod direct;
 mod flex;
 mod gemm;
 mod im2col;

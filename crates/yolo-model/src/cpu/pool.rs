@@ -53,25 +53,37 @@ pub(crate) fn maxpool(input: &[f32], g: &PoolGeometry, output: &mut [f32]) {
     let template: Vec<f32> = (0..ph * pw).map(|i| g.pad_value(i / pw, i % pw)).collect();
     output.par_chunks_exact_mut(out_h * out_w).zip(input.par_chunks_exact(g.height * g.width)).for_each_init(
         || (template.clone(), vec![0.0f32; ph * out_w]),
-        |(padded, rows), (out, plane)| {
-            for (y, src) in plane.chunks_exact(g.width).enumerate() {
-                let start = (y + g.before) * pw + g.before;
-                padded[start..start + g.width].copy_from_slice(src);
-            }
-            // Horizontal maxima of every padded row, then vertical maxima of those.
-            for (row, dst) in padded.chunks_exact(pw).zip(rows.chunks_exact_mut(out_w)) {
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    let window = &row[ox * g.stride..ox * g.stride + g.size];
-                    *d = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                }
-            }
-            for (oy, dst) in out.chunks_exact_mut(out_w).enumerate() {
-                dst.copy_from_slice(&rows[oy * g.stride * out_w..(oy * g.stride + 1) * out_w]);
-                for ky in 1..g.size {
-                    let src = &rows[(oy * g.stride + ky) * out_w..(oy * g.stride + ky + 1) * out_w];
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
-                }
-            }
-        },
+        |(padded, rows), (out, plane)| pool_plane(padded, rows, out, plane, g, out_w),
     );
+}
+
+simd_fn! {
+/// One plane: copy into the padded buffer, horizontal maxima, then vertical maxima.
+fn pool_plane<'a>(
+    padded: &'a mut [f32],
+    rows: &'a mut [f32],
+    out: &'a mut [f32],
+    plane: &'a [f32],
+    g: &'a PoolGeometry,
+    out_w: usize,
+) {
+    let pw = g.width + g.before + g.after;
+    for (y, src) in plane.chunks_exact(g.width).enumerate() {
+        let start = (y + g.before) * pw + g.before;
+        padded[start..start + g.width].copy_from_slice(src);
+    }
+    for (row, dst) in padded.chunks_exact(pw).zip(rows.chunks_exact_mut(out_w)) {
+        for (ox, d) in dst.iter_mut().enumerate() {
+            let window = &row[ox * g.stride..ox * g.stride + g.size];
+            *d = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        }
+    }
+    for (oy, dst) in out.chunks_exact_mut(out_w).enumerate() {
+        dst.copy_from_slice(&rows[oy * g.stride * out_w..(oy * g.stride + 1) * out_w]);
+        for ky in 1..g.size {
+            let src = &rows[(oy * g.stride + ky) * out_w..(oy * g.stride + ky + 1) * out_w];
+            dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
+        }
+    }
+}
 }

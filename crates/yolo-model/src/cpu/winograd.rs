@@ -147,6 +147,7 @@ pub(crate) fn transform_weights(variant: Variant, weight: &[f32], out_channels: 
 }
 
 /// `dst = Σ_j coef[j] src[j]` over whole slices, skipping zero coefficients.
+#[inline(always)]
 fn combine<'a>(dst: &mut [f32], coef: &[f32], src: impl Fn(usize) -> &'a [f32]) {
     let mut first = true;
     for (j, &c) in coef.iter().enumerate() {
@@ -219,51 +220,66 @@ pub(crate) fn conv3x3(
 /// (`phase[r][j]` = padded column `m j + r`), column `m tx + c` is `phase[c % m][tx + c / m]`,
 /// so each transform step is one loop over the band.
 fn input_transform(variant: Variant, image: &[f32], g: &ConvGeometry, first: usize, rows: usize, v: &mut [f32]) {
+    let (m, alpha) = (variant.m(), variant.alpha());
+    let n = rows * (g.width.div_ceil(m) + 1);
+    // d: α input rows x m phases x n; s: their row transforms, same shape.
+    let scratch = || (vec![0.0f32; alpha * m * n], vec![0.0f32; alpha * m * n]);
+    v.par_chunks_exact_mut(alpha * alpha * n)
+        .zip(image.par_chunks_exact(g.height * g.width))
+        .for_each_init(scratch, |(d, s), (v, plane)| input_channel(d, s, v, plane, variant, g, first, rows));
+}
+
+simd_fn! {
+/// [`input_transform`] of one channel (`plane`) into its `v`.
+fn input_channel<'a>(
+    d: &'a mut [f32],
+    s: &'a mut [f32],
+    v: &'a mut [f32],
+    plane: &'a [f32],
+    variant: Variant,
+    g: &'a ConvGeometry,
+    first: usize,
+    rows: usize,
+) {
     let (m, alpha, bt) = (variant.m(), variant.alpha(), variant.bt());
     let (h, w) = (g.height, g.width);
     let len = w.div_ceil(m) + 1;
     let n = rows * len;
-    // d: α input rows x m phases x n; s: their row transforms, same shape.
-    let scratch = || (vec![0.0f32; alpha * m * n], vec![0.0f32; alpha * m * n]);
-    v.par_chunks_exact_mut(alpha * alpha * n).zip(image.par_chunks_exact(h * w)).for_each_init(
-        scratch,
-        |(d, s), (v, plane)| {
-            for i in 0..alpha {
-                for ty in 0..rows {
-                    let y = (m * (first + ty) + i).checked_sub(1).filter(|&y| y < h);
-                    for r in 0..m {
-                        let dst = &mut d[(i * m + r) * n + ty * len..(i * m + r) * n + (ty + 1) * len];
-                        match y {
-                            None => dst.fill(0.0),
-                            Some(y) => {
-                                let row = &plane[y * w..(y + 1) * w];
-                                for (j, x) in dst.iter_mut().enumerate() {
-                                    // padded column m j + r is image column m j + r - 1
-                                    *x = (m * j + r).checked_sub(1).and_then(|c| row.get(c)).copied().unwrap_or(0.0);
-                                }
-                            }
+    for i in 0..alpha {
+        for ty in 0..rows {
+            let y = (m * (first + ty) + i).checked_sub(1).filter(|&y| y < h);
+            for r in 0..m {
+                let dst = &mut d[(i * m + r) * n + ty * len..(i * m + r) * n + (ty + 1) * len];
+                match y {
+                    None => dst.fill(0.0),
+                    Some(y) => {
+                        let row = &plane[y * w..(y + 1) * w];
+                        for (j, x) in dst.iter_mut().enumerate() {
+                            // padded column m j + r is image column m j + r - 1
+                            *x = (m * j + r).checked_sub(1).and_then(|c| row.get(c)).copied().unwrap_or(0.0);
                         }
                     }
                 }
             }
-            // Rows: s[k] = Σ_i Bᵀ[k][i] d[i], all phases at once.
-            for k in 0..alpha {
-                let coef = &bt[k * alpha..(k + 1) * alpha];
-                combine(&mut s[k * m * n..(k + 1) * m * n], coef, |i| &d[i * m * n..(i + 1) * m * n]);
-            }
-            // Columns: V[k α + p][t] = Σ_c Bᵀ[p][c] s[k][phase c % m][t + c / m]; the band's
-            // last element would read past the end and is junk anyway.
-            for k in 0..alpha {
-                let sk = &s[k * m * n..(k + 1) * m * n];
-                let col = |c: usize| &sk[(c % m) * n + c / m..(c % m + 1) * n];
-                for p in 0..alpha {
-                    let dst = &mut v[(k * alpha + p) * n..(k * alpha + p + 1) * n];
-                    combine(&mut dst[..n - 1], &bt[p * alpha..(p + 1) * alpha], col);
-                    dst[n - 1] = 0.0;
-                }
-            }
-        },
-    );
+        }
+    }
+    // Rows: s[k] = Σ_i Bᵀ[k][i] d[i], all phases at once.
+    for k in 0..alpha {
+        let coef = &bt[k * alpha..(k + 1) * alpha];
+        combine(&mut s[k * m * n..(k + 1) * m * n], coef, |i| &d[i * m * n..(i + 1) * m * n]);
+    }
+    // Columns: V[k α + p][t] = Σ_c Bᵀ[p][c] s[k][phase c % m][t + c / m]; the band's
+    // last element would read past the end and is junk anyway.
+    for k in 0..alpha {
+        let sk = &s[k * m * n..(k + 1) * m * n];
+        let col = |c: usize| &sk[(c % m) * n + c / m..(c % m + 1) * n];
+        for p in 0..alpha {
+            let dst = &mut v[(k * alpha + p) * n..(k * alpha + p + 1) * n];
+            combine(&mut dst[..n - 1], &bt[p * alpha..(p + 1) * alpha], col);
+            dst[n - 1] = 0.0;
+        }
+    }
+}
 }
 
 /// `y = Aᵀ M A + bias`, activated, into output rows `m first .. m (first + rows)`.
@@ -278,42 +294,64 @@ fn output_transform(
     activation: Activation,
     out: &mut [f32],
 ) {
+    let (m, alpha) = (variant.m(), variant.alpha());
+    let tw = g.width.div_ceil(m);
+    let n = rows * (tw + 1);
+    // z: α columns x n for one output row q; e: m phases x n; row: m tw.
+    let scratch = || (vec![0.0f32; alpha * n], vec![0.0f32; m * n], vec![0.0f32; m * tw]);
+    out.par_chunks_exact_mut(g.height * g.width).zip(mm.par_chunks_exact(alpha * alpha * n)).enumerate().for_each_init(
+        scratch,
+        |(z, e, row), (c, (plane, mc))| {
+            let b = bias.map_or(0.0, |b| b[c]);
+            output_channel(z, e, row, plane, mc, b, variant, g, first, rows, activation);
+        },
+    );
+}
+
+simd_fn! {
+/// [`output_transform`] of one output channel (`mc`) into its `plane`, plus bias `b`.
+fn output_channel<'a>(
+    z: &'a mut [f32],
+    e: &'a mut [f32],
+    row: &'a mut [f32],
+    plane: &'a mut [f32],
+    mc: &'a [f32],
+    b: f32,
+    variant: Variant,
+    g: &'a ConvGeometry,
+    first: usize,
+    rows: usize,
+    activation: Activation,
+) {
     let (m, alpha, at) = (variant.m(), variant.alpha(), variant.at());
     let (h, w) = (g.height, g.width);
     let tw = w.div_ceil(m);
     let len = tw + 1;
     let n = rows * len;
-    // z: α columns x n for one output row q; e: m phases x n; row: m tw.
-    let scratch = || (vec![0.0f32; alpha * n], vec![0.0f32; m * n], vec![0.0f32; m * tw]);
-    out.par_chunks_exact_mut(h * w).zip(mm.par_chunks_exact(alpha * alpha * n)).enumerate().for_each_init(
-        scratch,
-        |(z, e, row), (c, (plane, mc))| {
-            let b = bias.map_or(0.0, |b| b[c]);
-            let point = |p: usize| &mc[p * n..(p + 1) * n];
-            for q in 0..m {
-                // Aᵀ M, output row q: z[c2] = Σ_k Aᵀ[q][k] M[k α + c2].
-                for c2 in 0..alpha {
-                    combine(&mut z[c2 * n..(c2 + 1) * n], &at[q * alpha..(q + 1) * alpha], |k| point(k * alpha + c2));
-                }
-                // (Aᵀ M) A: output column m tx + r = Σ_c2 Aᵀ[r][c2] z[c2][tx].
-                for r in 0..m {
-                    combine(&mut e[r * n..(r + 1) * n], &at[r * alpha..(r + 1) * alpha], |c2| &z[c2 * n..(c2 + 1) * n]);
-                }
-                for ty in 0..rows {
-                    let y = m * (first + ty) + q;
-                    if y >= h {
-                        break;
-                    }
-                    for (tx, cell) in row.chunks_exact_mut(m).enumerate() {
-                        for (r, v) in cell.iter_mut().enumerate() {
-                            *v = e[r * n + ty * len + tx] + b;
-                        }
-                    }
-                    let dst = &mut plane[y * w..(y + 1) * w];
-                    dst.copy_from_slice(&row[..w]);
-                    activate_slice(dst, activation);
+    let point = |p: usize| &mc[p * n..(p + 1) * n];
+    for q in 0..m {
+        // Aᵀ M, output row q: z[c2] = Σ_k Aᵀ[q][k] M[k α + c2].
+        for c2 in 0..alpha {
+            combine(&mut z[c2 * n..(c2 + 1) * n], &at[q * alpha..(q + 1) * alpha], |k| point(k * alpha + c2));
+        }
+        // (Aᵀ M) A: output column m tx + r = Σ_c2 Aᵀ[r][c2] z[c2][tx].
+        for r in 0..m {
+            combine(&mut e[r * n..(r + 1) * n], &at[r * alpha..(r + 1) * alpha], |c2| &z[c2 * n..(c2 + 1) * n]);
+        }
+        for ty in 0..rows {
+            let y = m * (first + ty) + q;
+            if y >= h {
+                break;
+            }
+            for (tx, cell) in row.chunks_exact_mut(m).enumerate() {
+                for (r, v) in cell.iter_mut().enumerate() {
+                    *v = e[r * n + ty * len + tx] + b;
                 }
             }
-        },
-    );
+            let dst = &mut plane[y * w..(y + 1) * w];
+            dst.copy_from_slice(&row[..w]);
+            activate_slice(dst, activation);
+        }
+    }
+}
 }

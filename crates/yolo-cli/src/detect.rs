@@ -35,13 +35,16 @@ pub struct ImageResult {
     pub detections: Vec<yolo_model::Detection>,
 }
 
-/// Runs the network on a batch of decoded images.
-pub fn run_batch(
-    model: &Yolo,
-    images: &[image::DynamicImage],
-    settings: &Settings,
-    device: &Device,
-) -> anyhow::Result<Vec<ImageResult>> {
+/// A batch ready for the network: letterboxed planar pixels and where each image went.
+#[derive(Debug)]
+pub struct Prepared {
+    input: Vec<f32>,
+    dims: [usize; 4],
+    placements: Vec<Placement>,
+}
+
+/// Letterboxes (or stretches) a batch of decoded images into one network input.
+pub fn prepare_batch(images: &[image::DynamicImage], settings: &Settings) -> Prepared {
     let size = settings.size;
     let mut input = Vec::with_capacity(images.len() * 3 * size * size);
     let mut placements = Vec::with_capacity(images.len());
@@ -50,7 +53,27 @@ pub fn run_batch(
         input.extend_from_slice(&planar.data);
         placements.push(placement);
     }
-    let dims = [images.len(), 3, size, size];
+    Prepared { input, dims: [images.len(), 3, size, size], placements }
+}
+
+/// Runs the network on a batch of decoded images.
+pub fn run_batch(
+    model: &Yolo,
+    images: &[image::DynamicImage],
+    settings: &Settings,
+    device: &Device,
+) -> anyhow::Result<Vec<ImageResult>> {
+    run_prepared(model, prepare_batch(images, settings), settings, device)
+}
+
+/// Runs the network on a prepared batch, then thresholds, NMS and maps boxes back.
+pub fn run_prepared(
+    model: &Yolo,
+    prepared: Prepared,
+    settings: &Settings,
+    device: &Device,
+) -> anyhow::Result<Vec<ImageResult>> {
+    let Prepared { input, dims, placements } = prepared;
     model.check_input(dims)?;
     let x = Tensor::<4>::from_data(TensorData::new(input, dims), device);
     let out = model.forward(x);
@@ -105,32 +128,46 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
 
     let mut stdout = std::io::stdout().lock();
-    for chunk in inputs.chunks(args.batch) {
-        let batch_start = Instant::now();
+    let chunks: Vec<&[PathBuf]> = inputs.chunks(args.batch).collect();
+    // Decoding and letterboxing of the next batch run on a second thread while the network
+    // works on this one (they are serial code; the forward pass does not keep every core busy).
+    let load = |chunk: &[PathBuf]| -> anyhow::Result<(Vec<image::DynamicImage>, Prepared)> {
         let images = chunk.iter().map(|p| image_io::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
-        let results = run_batch(&loaded.model, &images, &settings, &selected.device)?;
-        for ((path, image), result) in chunk.iter().zip(&images).zip(&results) {
-            let record = record(path, result, &labels);
-            if let Some(dir) = &args.raw {
-                let rows = result.raw.len() / result.columns;
-                let file = dir.join(format!("{}.npy", stem(path)));
-                atomic::write(&file, &npy::encode_f32(&[rows, result.columns], &result.raw))?;
+        let prepared = prepare_batch(&images, &settings);
+        Ok((images, prepared))
+    };
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut next = chunks.first().map(|&c| scope.spawn(move || load(c)));
+        for (i, chunk) in chunks.iter().enumerate() {
+            let batch_start = Instant::now();
+            let Some(handle) = next.take() else { break };
+            let (images, prepared) =
+                handle.join().map_err(|_| anyhow::anyhow!("the image loader thread panicked"))??;
+            next = chunks.get(i + 1).map(|&c| scope.spawn(move || load(c)));
+            let results = run_prepared(&loaded.model, prepared, &settings, &selected.device)?;
+            for ((path, image), result) in chunk.iter().zip(&images).zip(&results) {
+                let record = record(path, result, &labels);
+                if let Some(dir) = &args.raw {
+                    let rows = result.raw.len() / result.columns;
+                    let file = dir.join(format!("{}.npy", stem(path)));
+                    atomic::write(&file, &npy::encode_f32(&[rows, result.columns], &result.raw))?;
+                }
+                if let Some(dir) = &args.out {
+                    write_annotated(dir, path, image, &record)?;
+                }
+                let line = match args.format {
+                    FormatArg::Json => record.to_json_line() + "\n",
+                    FormatArg::Text => record.to_text(),
+                };
+                stdout.write_all(line.as_bytes()).context("writing results")?;
             }
-            if let Some(dir) = &args.out {
-                write_annotated(dir, path, image, &record)?;
+            stdout.flush().context("writing results")?;
+            if args.verbose {
+                eprintln!("{} image(s) in {:.2?}", chunk.len(), batch_start.elapsed());
             }
-            let line = match args.format {
-                FormatArg::Json => record.to_json_line() + "\n",
-                FormatArg::Text => record.to_text(),
-            };
-            stdout.write_all(line.as_bytes()).context("writing results")?;
         }
-        stdout.flush().context("writing results")?;
-        if args.verbose {
-            eprintln!("{} image(s) in {:.2?}", chunk.len(), batch_start.elapsed());
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn validate(args: &DetectArgs) -> anyhow::Result<Settings> {

@@ -42,18 +42,25 @@ pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, first_row: usize, rows: us
     let n = rows * out_w;
     let plane = g.height * g.width;
     cols[..g.patch_len() * n].par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
-        let c = r / (g.kernel * g.kernel);
-        let ky = (r / g.kernel) % g.kernel;
-        let kx = r % g.kernel;
-        let src = &image[c * plane..(c + 1) * plane];
-        for (oy, out_row) in (first_row..first_row + rows).zip(dst.chunks_exact_mut(out_w)) {
-            fill_row(src, g, oy, ky, kx, out_row);
-        }
+        let src = &image[(r / (g.kernel * g.kernel)) * plane..][..plane];
+        fill_patch_row(dst, src, g, r, first_row, out_w);
     });
+}
+
+simd_fn! {
+/// Column-matrix row `r` (`(c, ky, kx)`) for the band's output rows, from channel plane `src`.
+fn fill_patch_row<'a>(dst: &'a mut [f32], src: &'a [f32], g: &'a ConvGeometry, r: usize, first_row: usize, out_w: usize) {
+    let ky = (r / g.kernel) % g.kernel;
+    let kx = r % g.kernel;
+    for (oy, out_row) in (first_row..).zip(dst.chunks_exact_mut(out_w)) {
+        fill_row(src, g, oy, ky, kx, out_row);
+    }
+}
 }
 
 /// One output row of one `(c, ky, kx)` patch row: input row `oy*s + ky - p`, columns
 /// `ox*s + kx - p`, zero outside the image.
+#[inline(always)]
 fn fill_row(plane: &[f32], g: &ConvGeometry, oy: usize, ky: usize, kx: usize, out: &mut [f32]) {
     let iy = (oy * g.stride + ky).wrapping_sub(g.padding);
     if iy >= g.height {
@@ -77,8 +84,12 @@ fn fill_row(plane: &[f32], g: &ConvGeometry, oy: usize, ky: usize, kx: usize, ou
     if g.stride == 1 {
         out[first..last].copy_from_slice(&row[start..start + (last - first)]);
     } else {
-        for (o, i) in out[first..last].iter_mut().zip(row[start..].iter().step_by(g.stride)) {
-            *o = *i;
+        // Indexed, not `step_by`, so the compiler turns it into vector shuffles.
+        let (s, count) = (g.stride, last - first);
+        let src = &row[start..start + (count - 1) * s + 1];
+        let dst = &mut out[first..last];
+        for i in 0..count {
+            dst[i] = src[i * s];
         }
     }
 }

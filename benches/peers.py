@@ -92,6 +92,14 @@ def main():
             net = cv2.dnn.readNetFromDarknet(str(CFG[arch]), str(weights))
             for batch in [1, 8]:
                 x = np.random.default_rng(1).random((batch, 3, args.size, args.size), dtype=np.float32)
+                # Ours first, after a pause: the peers' idle worker threads (OpenMP, ORT) spin
+                # for a while after each run and would otherwise steal our cores.
+                time.sleep(1.0)
+                ours_cmd = [args.bin, "bench", "--device", "cpu", "--size", str(args.size), "--batch", str(batch),
+                            "-n", str(args.runs), "--format", "json"]
+                ours_cmd += ["-w", str(weights), "--cfg", str(CFG[arch])]
+                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+                ours = json.loads(subprocess.run(ours_cmd, capture_output=True, text=True, check=True, env=env).stdout)
                 xt = torch.from_numpy(x)
                 with torch.no_grad():
                     t_torch = timed(lambda: model(xt), args.runs)
@@ -102,11 +110,6 @@ def main():
                     net.forward(net.getUnconnectedOutLayersNames())
 
                 t_cv = timed(opencv, args.runs)
-                ours_cmd = [args.bin, "bench", "--device", "cpu", "--size", str(args.size), "--batch", str(batch),
-                            "-n", str(args.runs), "--format", "json"]
-                ours_cmd += ["-w", str(weights), "--cfg", str(CFG[arch])]
-                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-                ours = json.loads(subprocess.run(ours_cmd, capture_output=True, text=True, check=True, env=env).stdout)
                 rows.append((arch, batch, ours["median_ms"], t_torch, t_cv, t_ort))
     print(f"{'model':<12} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'opencv ms':>10} {'ort ms':>8} {'ours/ort':>9}")
     for arch, batch, ours, t_torch, t_cv, t_ort in rows:

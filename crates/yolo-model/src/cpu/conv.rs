@@ -45,12 +45,10 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
             direct::conv(image, g, p, out);
             continue;
         }
-        fill_bias(out, out_plane, p.bias);
-        let accumulate = p.bias.is_some();
         if g.is_pointwise() {
             let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
             let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };
-            matmul(dst, weights, rhs, accumulate, threads);
+            matmul(dst, weights, rhs, false, threads);
         } else {
             let mut first = 0;
             while first < out_h {
@@ -60,26 +58,34 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
                 let rhs = Mat { data: &cols, rows: k, cols: n, row_stride: n };
                 let dst =
                     MatMut { data: &mut out[first * out_w..], rows: p.out_channels, cols: n, row_stride: out_plane };
-                matmul(dst, weights, rhs, accumulate, threads);
+                matmul(dst, weights, rhs, false, threads);
                 first += rows;
             }
         }
-        activate(out, p.activation);
+        bias_activate(out, out_plane, p.bias, p.activation);
     }
 }
 
-/// Writes each channel's bias into its output plane (the product then accumulates onto it).
-fn fill_bias(out: &mut [f32], plane: usize, bias: Option<&[f32]>) {
-    if let Some(bias) = bias {
-        out.par_chunks_mut(plane).zip(bias.par_iter()).for_each(|(channel, &b)| channel.fill(b));
+/// Adds each channel's bias to its output plane and applies the activation: one pass.
+fn bias_activate(out: &mut [f32], plane: usize, bias: Option<&[f32]>, activation: Activation) {
+    if bias.is_none() && activation == Activation::Linear {
+        return;
     }
+    // Planes split into cache-sized pieces so small maps with many channels still spread.
+    let piece = plane.min(1 << 14);
+    out.par_chunks_mut(plane).enumerate().for_each(|(c, channel)| {
+        let b = bias.map_or(0.0, |b| b[c]);
+        channel.chunks_mut(piece).for_each(|chunk| add_activate(chunk, b, activation));
+    });
 }
 
-/// Applies `activation` in place over all threads.
-fn activate(values: &mut [f32], activation: Activation) {
-    if activation != Activation::Linear {
-        values.par_chunks_mut(1 << 14).for_each(|chunk| activate_slice(chunk, activation));
+simd_fn! {
+fn add_activate<'a>(values: &'a mut [f32], b: f32, activation: Activation) {
+    if b != 0.0 {
+        values.iter_mut().for_each(|v| *v += b);
     }
+    activate_plain(values, activation);
+}
 }
 
 /// Applies `activation` in place on this thread, with the formulas of burn's activations.
@@ -90,6 +96,14 @@ pub(crate) fn activate_slice(values: &mut [f32], activation: Activation) {
 
 simd_fn! {
 fn activate_simd<'a>(values: &'a mut [f32], activation: Activation) {
+    activate_plain(values, activation);
+}
+}
+
+/// The activation loops; `#[inline(always)]` so they take the instruction set of the
+/// [`simd_fn!`] body they are called from.
+#[inline(always)]
+fn activate_plain(values: &mut [f32], activation: Activation) {
     match activation {
         Activation::Linear => {}
         Activation::Leaky => values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { *v * 0.1 }),
@@ -98,7 +112,6 @@ fn activate_simd<'a>(values: &'a mut [f32], activation: Activation) {
         Activation::Swish => values.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
         Activation::Mish => values.iter_mut().for_each(|v| *v *= softplus(*v).tanh()),
     }
-}
 }
 
 /// `ln(1 + e^x)` without overflow for large `x`.

@@ -5,9 +5,10 @@
 //!
 //! Per band of tile rows: `V = Bᵀ d B` for every input channel and tile, then `α²` matrix
 //! products `M[p] = U[p] V[p]` (`U = G g Gᵀ`, the transformed weights, cached per weight
-//! tensor), then `y = Aᵀ M A + bias` and the activation. The `α²` transform points sit in
-//! the middle of the layouts (`V: [C_in][α²][tiles]`, `M: [C_out][α²][tiles]`), so every pass
-//! parallelises over whole channels and each product reads strided views.
+//! tensor), then `y = Aᵀ M A + bias` and the activation. Layouts: `V: [C_in][α²][tiles]`
+//! (the input transform writes whole channels in parallel; each product reads a strided
+//! view) and `M: [α²][C_out][tiles]` (the products, one per thread at a time, write
+//! contiguous blocks; the output transform reads channels in parallel).
 //!
 //! Transforms run row-wise on columns split by phase (`col % m`), so every step is a
 //! contiguous loop over tiles that the compiler vectorises; the coefficient tables are
@@ -192,7 +193,6 @@ pub(crate) fn conv3x3(
     let (tiles_h, len) = (g.height.div_ceil(m), g.width.div_ceil(m) + 1);
     let per_tile_row = points * (g.in_channels + out_channels) * len;
     let band = (BAND_FLOATS / per_tile_row).clamp(1, tiles_h);
-    let threads = rayon::current_num_threads();
     let mut v = vec![0.0f32; g.in_channels * points * band * len];
     let mut mm = vec![0.0f32; out_channels * points * band * len];
     let mut first = 0;
@@ -200,7 +200,10 @@ pub(crate) fn conv3x3(
         let rows = band.min(tiles_h - first);
         let n = rows * len;
         input_transform(variant, image, g, first, rows, &mut v[..g.in_channels * points * n]);
-        for p in 0..points {
+        // The products are small (e.g. 256x128 by 128x182): one per thread at a time beats
+        // splitting each across threads (no per-product synchronisation).
+        let v = &v[..g.in_channels * points * n];
+        mm[..points * out_channels * n].par_chunks_exact_mut(out_channels * n).enumerate().for_each(|(p, m)| {
             let lhs = Mat {
                 data: &u[p * out_channels * g.in_channels..],
                 rows: out_channels,
@@ -208,9 +211,9 @@ pub(crate) fn conv3x3(
                 row_stride: g.in_channels,
             };
             let rhs = Mat { data: &v[p * n..], rows: g.in_channels, cols: n, row_stride: points * n };
-            let dst = MatMut { data: &mut mm[p * n..], rows: out_channels, cols: n, row_stride: points * n };
-            matmul(dst, lhs, rhs, false, threads);
-        }
+            let dst = MatMut { data: m, rows: out_channels, cols: n, row_stride: n };
+            matmul(dst, lhs, rhs, false, 1);
+        });
         output_transform(variant, &mm[..out_channels * points * n], g, first, rows, bias, activation, out);
         first += rows;
     }
@@ -301,23 +304,25 @@ fn output_transform(
     let n = rows * (tw + 1);
     // z: α columns x n for one output row q; e: m phases x n; row: m tw.
     let scratch = || (vec![0.0f32; alpha * n], vec![0.0f32; m * n], vec![0.0f32; m * tw]);
-    out.par_chunks_exact_mut(g.height * g.width).zip(mm.par_chunks_exact(alpha * alpha * n)).enumerate().for_each_init(
-        scratch,
-        |(z, e, row), (c, (plane, mc))| {
-            let b = bias.map_or(0.0, |b| b[c]);
-            output_channel(z, e, row, plane, mc, b, variant, g, first, rows, activation);
-        },
-    );
+    let channels = mm.len() / (alpha * alpha * n);
+    out.par_chunks_exact_mut(g.height * g.width).enumerate().for_each_init(scratch, |(z, e, row), (c, plane)| {
+        let b = bias.map_or(0.0, |b| b[c]);
+        // Point p of channel c sits at (p C_out + c) n: stride C_out n from &mm[c n..].
+        let mc = &mm[c * n..];
+        output_channel(z, e, row, plane, mc, channels * n, b, variant, g, first, rows, activation);
+    });
 }
 
 simd_fn! {
-/// [`output_transform`] of one output channel (`mc`) into its `plane`, plus bias `b`.
+/// [`output_transform`] of one output channel (point `p` at `mc[p * point_stride..]`) into
+/// its `plane`, plus bias `b`.
 fn output_channel<'a>(
     z: &'a mut [f32],
     e: &'a mut [f32],
     row: &'a mut [f32],
     plane: &'a mut [f32],
     mc: &'a [f32],
+    point_stride: usize,
     b: f32,
     variant: Variant,
     g: &'a ConvGeometry,
@@ -330,7 +335,7 @@ fn output_channel<'a>(
     let tw = w.div_ceil(m);
     let len = tw + 1;
     let n = rows * len;
-    let point = |p: usize| &mc[p * n..(p + 1) * n];
+    let point = |p: usize| &mc[p * point_stride..p * point_stride + n];
     for q in 0..m {
         // Aᵀ M, output row q: z[c2] = Σ_k Aᵀ[q][k] M[k α + c2].
         for c2 in 0..alpha {

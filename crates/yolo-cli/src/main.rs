@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// mimalloc keeps freed activation buffers for reuse; glibc unmaps blocks over its mmap
+/// threshold (32 MiB at most), so large batches paid fresh page faults in every layer.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = yolo_cli::args::Cli::parse();
     match yolo_cli::run(cli) {

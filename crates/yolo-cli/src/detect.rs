@@ -137,13 +137,21 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
         Ok((images, prepared))
     };
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let mut next = chunks.first().map(|&c| scope.spawn(move || load(c)));
-        for (i, chunk) in chunks.iter().enumerate() {
+        // One long-lived loader, one batch ahead (a thread per batch churned the allocator's
+        // per-thread heaps: fresh pages, zeroed by the kernel, for every image).
+        let (sender, batches) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for &chunk in &chunks {
+                // A closed channel means the main loop stopped (an error): stop too.
+                if sender.send(load(chunk)).is_err() {
+                    break;
+                }
+            }
+        });
+        for chunk in inputs.chunks(args.batch) {
             let batch_start = Instant::now();
-            let Some(handle) = next.take() else { break };
             let (images, prepared) =
-                handle.join().map_err(|_| anyhow::anyhow!("the image loader thread panicked"))??;
-            next = chunks.get(i + 1).map(|&c| scope.spawn(move || load(c)));
+                batches.recv().map_err(|_| anyhow::anyhow!("the image loader thread stopped early"))??;
             let results = run_prepared(&loaded.model, prepared, &settings, &selected.device)?;
             for ((path, image), result) in chunk.iter().zip(&images).zip(&results) {
                 let record = record(path, result, &labels);

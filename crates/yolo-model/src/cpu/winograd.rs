@@ -104,20 +104,20 @@ impl Variant {
 }
 
 /// The variant for `g`, or `None` where im2col + gemm is faster. Measured per layer with
-/// `yolov3 bench --arch yolov3 --profile` (2 threads, 416 input; im2col / F2 / F4, ms):
-/// - 32->64 at 208x208: 10.6 / 15.9 / 12.9: thin layers lose (the transforms cost per
-///   channel, the saving is per channel pair);
-/// - 64->128 at 104x104: 9.8 / 9.4 / 10.4;
+/// `yolov3 bench --profile` (2 threads, 416 input; ms, im2col vs F2 vs F4):
+/// - 16->32 at 208x208 (tiny): im2col 2.9-3.3, F4 4.1-4.3: the thinnest layers lose (the
+///   transforms cost per channel, the saving is per channel pair);
+/// - 32->64 at 208x208: im2col 10.0, F4 8.3; 64->128 at 104x104: F2 7.4, F4 6.0;
 /// - 128->256 at 52x52: 9.4 / 8.0 / 5.9, and 256->512 at 26x26: 8.8 / 7.8 / 6.3;
-/// - 512->1024 at 13x13: 8.5 / 7.3 / 13.4: F4's 4x4 tiles pad 13 to 16 and leave the
+/// - 512->1024 at 13x13: F2 6.2, F4 9.8: F4's 4x4 tiles pad 13 to 16 and leave the
 ///   products too short.
 pub(crate) fn choose(g: &ConvGeometry, out_channels: usize) -> Option<Variant> {
     let valid = g.kernel == 3 && g.stride == 1 && g.padding == 1;
-    if !valid || g.in_channels < 64 || out_channels < 64 {
+    if !valid || g.in_channels < 32 || out_channels < 64 {
         return None;
     }
     let wide = g.height.min(g.width) >= 20;
-    Some(if g.in_channels >= 128 && wide { Variant::F4 } else { Variant::F2 })
+    Some(if wide { Variant::F4 } else { Variant::F2 })
 }
 
 /// `U = G g Gᵀ` for every filter: `[α²][C_out][C_in]` from `[C_out][C_in][3][3]`.

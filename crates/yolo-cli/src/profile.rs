@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use burn::tensor::Tensor;
 use serde_json::{json, Value};
-use yolo_model::cfg::{Activation, LayerSpec};
+use yolo_model::cfg::LayerSpec;
 use yolo_model::Yolo;
 
 /// The median time of one cfg layer over the profiled runs.
@@ -36,15 +36,7 @@ pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize) -> Vec<LayerTime> {
 pub fn describe(layer: &LayerSpec) -> String {
     match layer {
         LayerSpec::Conv(c) => {
-            let activation = match c.activation {
-                Activation::Leaky => "leaky",
-                Activation::Linear => "linear",
-                Activation::Relu => "relu",
-                Activation::Swish => "swish",
-                Activation::Mish => "mish",
-                Activation::Logistic => "logistic",
-            };
-            format!("conv {0}x{0}/{1} {2}->{3} {activation}", c.size, c.stride, c.in_channels, c.filters)
+            format!("conv {0}x{0}/{1} {2}->{3} {4}", c.size, c.stride, c.in_channels, c.filters, c.activation.name())
         }
         LayerSpec::MaxPool(p) => format!("maxpool {}/{}", p.size, p.stride),
         LayerSpec::Upsample { stride } => format!("upsample x{stride}"),

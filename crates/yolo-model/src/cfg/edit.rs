@@ -51,7 +51,7 @@ impl NetworkSpec {
                     c.stride,
                     c.padding,
                     c.groups,
-                    activation_name(c.activation)
+                    Activation::name(c.activation)
                 ),
                 LayerSpec::MaxPool(m) => {
                     writeln!(out, "[maxpool]\nsize={}\nstride={}\npadding={}", m.size, m.stride, m.padding)
@@ -69,17 +69,6 @@ impl NetworkSpec {
             };
         }
         out
-    }
-}
-
-fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Leaky => "leaky",
-        Activation::Linear => "linear",
-        Activation::Relu => "relu",
-        Activation::Swish => "swish",
-        Activation::Mish => "mish",
-        Activation::Logistic => "logistic",
     }
 }
 

@@ -18,6 +18,20 @@ pub enum Activation {
     Logistic,
 }
 
+impl Activation {
+    /// The cfg spelling (`leaky`, `linear`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Leaky => "leaky",
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Swish => "swish",
+            Activation::Mish => "mish",
+            Activation::Logistic => "logistic",
+        }
+    }
+}
+
 /// `[convolutional]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvSpec {

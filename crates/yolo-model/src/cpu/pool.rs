@@ -51,7 +51,7 @@ pub(crate) fn maxpool(input: &[f32], g: &PoolGeometry, output: &mut [f32]) {
     let Some([out_h, out_w]) = g.out_dims() else { return };
     // Windows that tile the map exactly (tiny's 2/2 pools) never reach the padding: straight
     // from the input, no padded copy.
-    if g.size == 2 && g.stride == 2 && g.before == 0 && g.height % 2 == 0 && g.width % 2 == 0 {
+    if g.size == 2 && g.stride == 2 && g.before == 0 && g.height.is_multiple_of(2) && g.width.is_multiple_of(2) {
         output.par_chunks_exact_mut(out_w).enumerate().for_each(|(r, out)| {
             let (plane, oy) = (r / out_h, r % out_h);
             let top = &input[plane * g.height * g.width + 2 * oy * g.width..][..2 * g.width];

@@ -7,7 +7,8 @@
 //! band of output rows ([`gemm`], the kernel library burn-flex itself uses), bias and
 //! activation fused in, reading the weights and the input in place. 1x1 convolutions need no
 //! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
-//! the arithmetic, use Winograd F(4x4, 3x3) ([`winograd`]): 4x fewer multiplies.
+//! the arithmetic, use Winograd F(4x4, 3x3) or F(2x2, 3x3) ([`winograd`], chosen per layer
+//! from measurements): up to 4x fewer multiplies.
 //!
 //! The first layer (3 input channels) uses a direct kernel ([`direct`]): as a matrix product
 //! its inner dimension (27) is too short. Darknet's maxpool has a host kernel too ([`pool`]).

@@ -3,7 +3,6 @@
 
 use rayon::prelude::*;
 
-use super::direct;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
 use super::winograd::{self, Variant};
@@ -13,12 +12,35 @@ use crate::cfg::Activation;
 /// small enough to stay in the last-level cache while the product consumes it.
 const BAND_FLOATS: usize = 1 << 20;
 
+/// Which algorithm computes a convolution; chosen once per layer call by [`Kernel::choose`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kernel<'a> {
+    /// Winograd with `U`, the weights transformed for that variant.
+    Winograd(Variant, &'a [f32]),
+    /// 1x1, stride 1, no padding: the image is the column matrix, one product.
+    Pointwise,
+    /// Everything else: column matrix in row bands, one product per band.
+    Im2col,
+}
+
+impl<'a> Kernel<'a> {
+    /// The kernel for `g`: Winograd where [`winograd::choose`] picks a variant (`u` then
+    /// supplies its transformed weights, typically from the block's cache), else pointwise
+    /// for 1x1, else im2col.
+    pub fn choose(g: &ConvGeometry, out_channels: usize, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
+        match winograd::choose(g, out_channels) {
+            Some(variant) => Kernel::Winograd(variant, u(variant)),
+            None if g.is_pointwise() => Kernel::Pointwise,
+            None => Kernel::Im2col,
+        }
+    }
+}
+
 /// A convolution's parameters as host slices: `weight` is `[C_out, C_in, k, k]` row-major.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConvParams<'a> {
     pub weight: &'a [f32],
-    /// Winograd variant and transformed weights, when [`winograd::choose`] picked one.
-    pub winograd: Option<(Variant, &'a [f32])>,
+    pub kernel: Kernel<'a>,
     pub bias: Option<&'a [f32]>,
     pub out_channels: usize,
     pub activation: Activation,
@@ -33,36 +55,38 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     let threads = rayon::current_num_threads();
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
     let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
-    let mut cols =
-        if g.is_pointwise() || p.winograd.is_some() { Vec::new() } else { vec![0.0f32; k * band_rows * out_w] };
-    for (image, out) in input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch)
-    {
-        if let Some((variant, u)) = p.winograd {
-            winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
-            continue;
-        }
-        if direct::applies(g) {
-            direct::conv(image, g, p, out);
-            continue;
-        }
-        if g.is_pointwise() {
-            let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
-            let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };
-            matmul(dst, weights, rhs, false, threads);
-        } else {
-            let mut first = 0;
-            while first < out_h {
-                let rows = band_rows.min(out_h - first);
-                let n = rows * out_w;
-                im2col(image, g, first, rows, &mut cols);
-                let rhs = Mat { data: &cols, rows: k, cols: n, row_stride: n };
-                let dst =
-                    MatMut { data: &mut out[first * out_w..], rows: p.out_channels, cols: n, row_stride: out_plane };
+    let mut cols = match p.kernel {
+        Kernel::Im2col => vec![0.0f32; k * band_rows * out_w],
+        _ => Vec::new(),
+    };
+    let images = input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch);
+    for (image, out) in images {
+        match p.kernel {
+            // Winograd adds the bias and activates as it writes.
+            Kernel::Winograd(variant, u) => {
+                winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
+            }
+            Kernel::Pointwise => {
+                let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
+                let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };
                 matmul(dst, weights, rhs, false, threads);
-                first += rows;
+                bias_activate(out, out_plane, p.bias, p.activation);
+            }
+            Kernel::Im2col => {
+                let mut first = 0;
+                while first < out_h {
+                    let rows = band_rows.min(out_h - first);
+                    let n = rows * out_w;
+                    im2col(image, g, first, rows, &mut cols);
+                    let rhs = Mat { data: &cols, rows: k, cols: n, row_stride: n };
+                    let data = &mut out[first * out_w..];
+                    let dst = MatMut { data, rows: p.out_channels, cols: n, row_stride: out_plane };
+                    matmul(dst, weights, rhs, false, threads);
+                    first += rows;
+                }
+                bias_activate(out, out_plane, p.bias, p.activation);
             }
         }
-        bias_activate(out, out_plane, p.bias, p.activation);
     }
 }
 
@@ -88,22 +112,11 @@ fn add_activate<'a>(values: &'a mut [f32], b: f32, activation: Activation) {
 }
 }
 
-/// Applies `activation` in place on this thread, with the formulas of burn's activations.
-/// One loop per activation (not a function pointer per element), so each one vectorises.
-pub(crate) fn activate_slice(values: &mut [f32], activation: Activation) {
-    activate_simd(values, activation);
-}
-
-simd_fn! {
-fn activate_simd<'a>(values: &'a mut [f32], activation: Activation) {
-    activate_plain(values, activation);
-}
-}
-
-/// The activation loops; `#[inline(always)]` so they take the instruction set of the
-/// [`simd_fn!`] body they are called from.
+/// Applies `activation` in place, with the formulas of burn's activations: one loop per
+/// activation (not a function pointer per element), `#[inline(always)]` so it takes the
+/// instruction set of the [`simd_fn!`] body it is called from.
 #[inline(always)]
-fn activate_plain(values: &mut [f32], activation: Activation) {
+pub(crate) fn activate_plain(values: &mut [f32], activation: Activation) {
     match activation {
         Activation::Linear => {}
         Activation::Leaky => values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { *v * 0.1 }),

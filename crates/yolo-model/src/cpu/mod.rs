@@ -10,8 +10,7 @@
 //! the arithmetic, use Winograd F(4x4, 3x3) or F(2x2, 3x3) ([`winograd`], chosen per layer
 //! from measurements): up to 4x fewer multiplies.
 //!
-//! The first layer (3 input channels) uses a direct kernel ([`direct`]): as a matrix product
-//! its inner dimension (27) is too short. Darknet's maxpool has a host kernel too ([`pool`]).
+//! Darknet's maxpool has a host kernel too ([`pool`]).
 //!
 //! Other backends (wgpu, ndarray) and unfolded blocks keep burn's generic ops, which stay
 //! the reference the tests compare against.
@@ -47,7 +46,6 @@ macro_rules! simd_fn {
 
 mod cache;
 mod conv;
-mod direct;
 mod flex;
 mod gemm;
 mod im2col;
@@ -62,7 +60,7 @@ use burn::tensor::Tensor;
 use crate::cfg::MaxPoolSpec;
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
-use conv::{conv2d, ConvParams};
+use conv::{conv2d, ConvParams, Kernel};
 use im2col::ConvGeometry;
 
 /// Worker threads of the CPU kernels (and of burn's Flex backend): `RAYON_NUM_THREADS`,
@@ -99,11 +97,13 @@ pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
         Some(b) => Some(flex::host(b.val())?),
         None => None,
     };
-    let winograd = winograd::choose(&g, out_channels)
-        .map(|variant| (variant, block.cache.winograd(variant, &weight, out_channels, in_channels)));
+    let mut transformed = None;
+    let kernel = Kernel::choose(&g, out_channels, |variant| {
+        transformed.insert(block.cache.winograd(variant, &weight, out_channels, in_channels)).as_slice()
+    });
     let params = ConvParams {
         weight: flex::slice(&weight),
-        winograd: winograd.as_ref().map(|(variant, u)| (*variant, u.as_slice())),
+        kernel,
         bias: bias.as_ref().map(flex::slice),
         out_channels,
         activation: block.activation,

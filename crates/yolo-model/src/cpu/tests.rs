@@ -4,6 +4,9 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Distribution, Tensor};
 
+use super::conv::Kernel;
+use super::im2col::ConvGeometry;
+use super::winograd::Variant;
 use super::{conv_block, maxpool};
 use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
 use crate::config::PadFill;
@@ -31,35 +34,55 @@ fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
+/// Which kernel the fast path picks for `spec` on `dims`, so each case below checks that it
+/// still covers the path it was written for.
+fn kernel_of(spec: &ConvSpec, dims: [usize; 4]) -> &'static str {
+    let g = ConvGeometry {
+        in_channels: dims[1],
+        height: dims[2],
+        width: dims[3],
+        kernel: spec.size,
+        stride: spec.stride,
+        padding: spec.padding,
+    };
+    match Kernel::choose(&g, spec.filters, |_| &[]) {
+        Kernel::Winograd(Variant::F2, _) => "F2",
+        Kernel::Winograd(Variant::F4, _) => "F4",
+        Kernel::Pointwise => "pointwise",
+        Kernel::Im2col => "im2col",
+    }
+}
+
 #[test]
 fn matches_generic_conv_for_darknet_geometries() {
     let device = Device::flex();
     device.seed(7);
     let cases = [
-        // (spec, input [B, C, H, W])
-        (spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 24]),
-        (spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
-        (spec(32, 16, 1, 1, 0, Activation::Leaky), [2, 32, 13, 13]),
-        (spec(16, 24, 1, 1, 0, Activation::Linear), [1, 16, 7, 9]),
-        (spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
-        (spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
-        (spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
-        (spec(8, 12, 3, 1, 1, Activation::Logistic), [1, 8, 5, 6]),
-        (spec(4, 6, 5, 2, 2, Activation::Leaky), [1, 4, 11, 10]),
-        // Winograd (stride 1, pad 1, >= 16 input channels): odd sizes, partial tiles.
-        (spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
-        (spec(32, 16, 3, 1, 1, Activation::Linear), [1, 32, 7, 10]),
-        (spec(16, 8, 3, 1, 1, Activation::Leaky), [1, 16, 1, 1]),
-        // Big enough for several bands: Winograd tiles, then im2col rows.
-        (spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
-        (spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
-        (spec(32, 64, 3, 1, 1, Activation::Leaky), [1, 32, 208, 208]),
-        // Winograd F(4x4) (wide maps) and F(2x2) (narrow maps), partial tiles, bands.
-        (spec(64, 64, 3, 1, 1, Activation::Leaky), [2, 64, 21, 23]),
-        (spec(64, 72, 3, 1, 1, Activation::Linear), [1, 64, 13, 11]),
-        (spec(64, 64, 3, 1, 1, Activation::Leaky), [1, 64, 80, 400]),
+        // (kernel expected, spec, input [B, C, H, W])
+        ("im2col", spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 24]),
+        ("im2col", spec(3, 8, 3, 1, 0, Activation::Mish), [1, 3, 9, 7]),
+        ("pointwise", spec(32, 16, 1, 1, 0, Activation::Leaky), [2, 32, 13, 13]),
+        ("pointwise", spec(16, 24, 1, 1, 0, Activation::Linear), [1, 16, 7, 9]),
+        ("im2col", spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
+        ("im2col", spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
+        ("im2col", spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
+        ("im2col", spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
+        ("im2col", spec(8, 12, 3, 1, 1, Activation::Logistic), [1, 8, 5, 6]),
+        ("im2col", spec(4, 6, 5, 2, 2, Activation::Leaky), [1, 4, 11, 10]),
+        ("im2col", spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
+        // Several bands of the column matrix, stride 1 and 2.
+        ("im2col", spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
+        ("im2col", spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
+        // Winograd F(4x4) on wide maps, F(2x2) on narrow ones: odd sizes, partial tiles, a
+        // 1x1 map, batch 2, several bands of tile rows.
+        ("F4", spec(32, 64, 3, 1, 1, Activation::Leaky), [1, 32, 208, 208]),
+        ("F4", spec(64, 64, 3, 1, 1, Activation::Leaky), [2, 64, 21, 23]),
+        ("F4", spec(64, 64, 3, 1, 1, Activation::Leaky), [1, 64, 80, 400]),
+        ("F2", spec(64, 72, 3, 1, 1, Activation::Linear), [1, 64, 13, 11]),
+        ("F2", spec(32, 64, 3, 1, 1, Activation::Swish), [2, 32, 1, 1]),
     ];
-    for (spec, dims) in cases {
+    for (expected, spec, dims) in cases {
+        assert_eq!(kernel_of(&spec, dims), expected, "{spec:?} on {dims:?}");
         for bias in [false, true] {
             let block = block(&spec, bias, &device);
             let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
@@ -92,8 +115,10 @@ fn declines_unfolded_blocks() {
 fn replaced_weights_are_not_served_from_the_cache() {
     let device = Device::flex();
     device.seed(3);
-    let mut block = block(&spec(16, 8, 3, 1, 1, Activation::Leaky), true, &device);
-    let x = Tensor::<4>::random([1, 16, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let spec = spec(32, 64, 3, 1, 1, Activation::Leaky);
+    assert_eq!(kernel_of(&spec, [1, 32, 6, 6]), "F2", "the cache only serves Winograd weights");
+    let mut block = block(&spec, true, &device);
+    let x = Tensor::<4>::random([1, 32, 6, 6], Distribution::Normal(0.0, 1.0), &device);
     let first = conv_block(&block, &x).expect("fast path applies");
     block.conv.weight = burn::module::Param::from_tensor(block.conv.weight.val() * 2.0);
     let second = conv_block(&block, &x).expect("fast path applies");
@@ -125,8 +150,7 @@ fn maxpool_matches_generic_ops() {
 #[test]
 fn both_winograd_variants_match_im2col() {
     use super::conv::{conv2d, ConvParams};
-    use super::im2col::ConvGeometry;
-    use super::winograd::{transform_weights, Variant};
+    use super::winograd::transform_weights;
 
     let device = Device::flex();
     device.seed(11);
@@ -142,7 +166,7 @@ fn both_winograd_variants_match_im2col() {
         let (x, weight, bias) = (values(cin * h * w), values(cout * cin * 9), values(cout));
         let params = ConvParams {
             weight: &weight,
-            winograd: None,
+            kernel: Kernel::Im2col,
             bias: Some(&bias),
             out_channels: cout,
             activation: Activation::Leaky,
@@ -152,7 +176,7 @@ fn both_winograd_variants_match_im2col() {
         for variant in [Variant::F2, Variant::F4] {
             let u = transform_weights(variant, &weight, cout, cin);
             let mut out = vec![0.0; cout * h * w];
-            conv2d(&x, 1, &g, &ConvParams { winograd: Some((variant, &u)), ..params }, &mut out);
+            conv2d(&x, 1, &g, &ConvParams { kernel: Kernel::Winograd(variant, &u), ..params }, &mut out);
             // Relative to the output scale (|y| ~ 15 here): F(4x4) rounds to ~1e-5 of it.
             let scale = reference.iter().map(|v| v.abs()).fold(1.0f32, f32::max);
             let diff = out.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;

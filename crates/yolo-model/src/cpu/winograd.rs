@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::activate_slice;
+use super::conv::activate_plain;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
@@ -357,7 +357,7 @@ fn output_channel<'a>(
             }
             let dst = &mut plane[y * w..(y + 1) * w];
             dst.copy_from_slice(&row[..w]);
-            activate_slice(dst, activation);
+            activate_plain(dst, activation);
         }
     }
 }

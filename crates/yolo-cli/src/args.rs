@@ -22,12 +22,90 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Time the network's forward pass (after warm-up) on random input.
     Bench(BenchArgs),
+    /// List the wgpu adapters and the CPU, and what `--device auto` picks.
+    Devices(DevicesArgs),
+    /// Score the model on a labelled dataset: COCO mAP exactly as pycocotools computes it.
+    Val(ValArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Weights as for `detect` (default: the bundled yolov3-tiny).
+pub struct ValArgs {
+    #[arg(short, long, long_help = WEIGHTS_HELP, help = "Weights: darknet .weights, a PyTorch checkpoint or a .bpk (default: the bundled yolov3-tiny)")]
+    pub weights: Option<PathBuf>,
+    /// Darknet cfg of the weights. Default: the built-in yolov3/-tiny/-spp cfg whose size fits.
+    #[arg(long)]
+    pub cfg: Option<PathBuf>,
+    /// Load a PyTorch checkpoint whose pickle names dangerous code (os.system, eval, ...)
+    /// anyway: its tensors are read and nothing in it is ever executed.
+    #[arg(long)]
+    pub ignore_pickle_code: bool,
+    /// Class names of the model, one per line. Default: COCO's 80.
+    #[arg(long)]
+    pub names: Option<PathBuf>,
+    /// A COCO instances `.json`, a YOLO `data.yaml` (its `val` split), or a folder holding
+    /// `images/` and `labels/`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where a COCO dataset's images are (by `file_name`). Default: the JSON's folder, then its
+    /// `images/` subfolder.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Model class -> dataset category, one `CLASS CATEGORY_ID` pair per line (class by id or
+    /// name; `#` comments). Default: COCO's table for an 80-class model on COCO ids, the class
+    /// index for YOLO datasets, else matching names.
+    #[arg(long, value_name = "FILE")]
+    pub category_map: Option<PathBuf>,
+    /// Minimum score kept (low: the metrics integrate over all thresholds).
+    #[arg(long, default_value_t = 0.001)]
+    pub conf: f32,
+    /// NMS IoU threshold (per class).
+    #[arg(long, default_value_t = 0.65)]
+    pub iou: f32,
+    /// At most this many detections per image.
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Network input size in pixels.
+    #[arg(long, default_value_t = 416)]
+    pub size: usize,
+    #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
+    pub resize: ResizeArg,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Also write the detections as a COCO results file (as `detect --format coco`).
+    #[arg(long, value_name = "FILE")]
+    pub save_json: Option<PathBuf>,
+    /// Evaluate this COCO results file instead of running the model.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["weights", "cfg", "save_json"])]
+    pub results: Option<PathBuf>,
+    /// Write precision-recall curves and a confusion matrix here, as PNG images.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
     #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+/// The formats `-w` takes, for its help text.
+pub const WEIGHTS_HELP: &str = "Weights: darknet `.weights` (with --cfg, or a built-in yolov3/-tiny/-spp matched by size), \
+a PyTorch checkpoint (.pt/.pth/.ckpt: pytorchyolo, ultralytics/yolov3, yolov5-style, mmdetection; \
+DataParallel/DDP/torch.compile wrappers, state_dict/model/ema containers, fp16, legacy and whole \
+pickled modules; never executed), or a `.bpk` from `yolov3 import`. The format is read from the \
+file's first bytes. Default: the bundled COCO yolov3-tiny";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(short, long, long_help = WEIGHTS_HELP, help = "Weights: darknet .weights, a PyTorch checkpoint or a .bpk (default: the bundled yolov3-tiny)")]
     pub weights: Option<PathBuf>,
     /// Darknet cfg for darknet weights.
     #[arg(long)]
@@ -107,6 +185,10 @@ pub struct CheckpointArgs {
     /// A file of remap rules, one per line, `#` comments.
     #[arg(long)]
     pub remap_file: Option<PathBuf>,
+    /// Load a checkpoint whose pickle names dangerous code (os.system, eval, ...) anyway: its
+    /// tensors are read and nothing in it is ever executed. Without this such files are refused.
+    #[arg(long)]
+    pub ignore_pickle_code: bool,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +206,9 @@ pub struct ImportArgs {
     /// Store float16 weights in the burnpack (exact for fp16 checkpoints; half the size).
     #[arg(long)]
     pub keep_half: bool,
+    /// No progress spinner (it is shown only when stderr is a terminal anyway).
+    #[arg(short, long)]
+    pub quiet: bool,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 }
@@ -160,6 +245,18 @@ pub enum ResizeArg {
     Stretch,
 }
 
+/// How `detect` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    /// One readable block per image.
+    Text,
+    /// JSON Lines: one object per image.
+    Json,
+    /// One COCO results JSON array (`image_id`, `category_id`, `bbox` [x, y, w, h], `score`)
+    /// for all images, as pycocotools' `loadRes` reads it.
+    Coco,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     /// One readable block per image.
@@ -173,12 +270,15 @@ pub struct DetectArgs {
     /// Image files (JPEG, PNG) or directories of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Weights: a darknet `.weights` file. Default: the bundled COCO yolov3-tiny.
-    #[arg(short, long)]
+    #[arg(short, long, long_help = WEIGHTS_HELP, help = "Weights: darknet .weights, a PyTorch checkpoint or a .bpk (default: the bundled yolov3-tiny)")]
     pub weights: Option<PathBuf>,
     /// Darknet cfg of the weights. Default: the built-in yolov3/-tiny/-spp cfg whose size fits.
     #[arg(long)]
     pub cfg: Option<PathBuf>,
+    /// Load a PyTorch checkpoint whose pickle names dangerous code (os.system, eval, ...)
+    /// anyway: its tensors are read and nothing in it is ever executed.
+    #[arg(long)]
+    pub ignore_pickle_code: bool,
     /// Class names, one per line. Default: COCO's 80.
     #[arg(long)]
     pub names: Option<PathBuf>,
@@ -195,11 +295,35 @@ pub struct DetectArgs {
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
     pub resize: ResizeArg,
+    /// Only these classes: ids or names, comma-separated (`--classes 0,2,dog`).
+    #[arg(long, value_delimiter = ',', value_name = "CLASS,...")]
+    pub classes: Option<Vec<String>>,
+    /// At most this many detections per image (the highest scores).
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// NMS across classes (a box suppresses overlapping boxes of any class).
+    #[arg(long)]
+    pub agnostic_nms: bool,
     /// Images per forward pass.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-    pub format: FormatArg,
+    #[arg(long, value_enum, default_value_t = DetectFormat::Text)]
+    pub format: DetectFormat,
+    /// COCO annotation file whose `images` supply the image ids of `--format coco` (matched by
+    /// file name). Without it, COCO-style numeric file names (`000000000139.jpg`) are the ids
+    /// when every input has one, else inputs are numbered 1, 2, ... in order.
+    #[arg(long, value_name = "INSTANCES_JSON")]
+    pub coco_annotations: Option<PathBuf>,
+    /// Write YOLO label files here: `<stem>.txt`, one `class cx cy w h` line per detection,
+    /// normalised to the image size.
+    #[arg(long, value_name = "DIR")]
+    pub save_txt: Option<PathBuf>,
+    /// Append each detection's score to its `--save-txt` line.
+    #[arg(long, requires = "save_txt")]
+    pub save_conf: bool,
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Write annotated copies of the images here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -209,6 +333,26 @@ pub struct DetectArgs {
     /// Print timings and the model summary to stderr.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl From<DeviceArg> for yolo::DeviceChoice {
+    fn from(arg: DeviceArg) -> Self {
+        match arg {
+            DeviceArg::Auto => yolo::DeviceChoice::Auto,
+            DeviceArg::Cpu => yolo::DeviceChoice::Cpu,
+            DeviceArg::Wgpu => yolo::DeviceChoice::Wgpu,
+            DeviceArg::Ndarray => yolo::DeviceChoice::Ndarray,
+        }
+    }
+}
+
+impl From<ResizeArg> for yolo::Resize {
+    fn from(arg: ResizeArg) -> Self {
+        match arg {
+            ResizeArg::Letterbox => yolo::Resize::Letterbox,
+            ResizeArg::Stretch => yolo::Resize::Stretch,
+        }
+    }
 }
 
 impl From<ArchArg> for yolo_model::Arch {

@@ -12,7 +12,7 @@ use serde_json::json;
 use yolo_model::{Arch, Yolo, YoloConfig};
 
 use crate::args::{BenchArgs, FormatArg};
-use crate::{device, profile, weights};
+use crate::{errors, profile};
 
 /// Latency statistics of one benchmark.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +35,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.runs == 0 {
         bail!("--batch and -n must be at least 1");
     }
-    let selected = device::select(args.device)?;
+    let selected = yolo::device::select(args.device.into())?;
     let device = &selected.device;
     let (model, name) = match args.arch {
         Some(arch) => {
@@ -45,7 +45,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             (model, format!("{} (random weights)", arch.name()))
         }
         None => {
-            let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), device)?.for_inference();
+            let loaded = yolo::weights::load(args.weights.as_deref(), args.cfg.as_deref(), device)
+                .map_err(errors::cli)?
+                .for_inference();
             (loaded.model, loaded.architecture)
         }
     };

@@ -1,5 +1,7 @@
-//! `yolov3 detect`: images in, detections out (stdout), optional annotated copies and raw
-//! predictions. Every input is checked before anything is written.
+//! `yolov3 detect`: images in, detections out (stdout), optional annotated copies, label files
+//! and raw predictions. Every input's header is checked before the model loads; an image that
+//! cannot be read (there or later: a cut scan) is named on stderr, the others are still
+//! reported, and the exit is non-zero.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -7,188 +9,212 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use burn::tensor::{Device, Tensor, TensorData};
-use yolo_model::{detect as postprocess, PostprocessConfig, Yolo};
+use yolo::{image_io, Detector, Frame};
 
-use crate::args::{DetectArgs, FormatArg, ResizeArg};
+use crate::args::{DetectArgs, DetectFormat};
 use crate::draw::{annotate, Label};
-use crate::output::{DetectionRecord, ImageRecord};
-use crate::preprocess::{prepare, Placement};
-use crate::{atomic, device, image_io, names, npy, weights};
+use crate::output::{CocoIds, ImageRecord};
+use crate::{atomic, errors, npy, progress};
 
-/// Settings of one detection run, independent of argument parsing.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub size: usize,
-    pub resize: ResizeArg,
-    pub post: PostprocessConfig,
-}
-
-/// One image's results before formatting.
-#[derive(Debug, Clone)]
-pub struct ImageResult {
-    pub placement: Placement,
-    /// Decoded rows `[N, 5 + C]`, row-major, network-input pixels.
-    pub raw: Vec<f32>,
-    pub columns: usize,
-    /// Detections mapped to original pixels.
-    pub detections: Vec<yolo_model::Detection>,
-}
-
-/// A batch ready for the network: letterboxed planar pixels and where each image went.
-#[derive(Debug)]
-pub struct Prepared {
-    input: Vec<f32>,
-    dims: [usize; 4],
-    placements: Vec<Placement>,
-}
-
-/// Letterboxes (or stretches) a batch of decoded images into one network input.
-pub fn prepare_batch(images: &[image::DynamicImage], settings: &Settings) -> Prepared {
-    let size = settings.size;
-    let mut input = Vec::with_capacity(images.len() * 3 * size * size);
-    let mut placements = Vec::with_capacity(images.len());
-    for image in images {
-        let (planar, placement) = prepare(&image_io::to_planar(image), size, settings.resize);
-        input.extend_from_slice(&planar.data);
-        placements.push(placement);
+/// The detector `detect` runs, from its arguments.
+pub fn build_detector(args: &DetectArgs) -> anyhow::Result<Detector> {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
     }
-    Prepared { input, dims: [images.len(), 3, size, size], placements }
-}
-
-/// Runs the network on a batch of decoded images.
-pub fn run_batch(
-    model: &Yolo,
-    images: &[image::DynamicImage],
-    settings: &Settings,
-    device: &Device,
-) -> anyhow::Result<Vec<ImageResult>> {
-    run_prepared(model, prepare_batch(images, settings), settings, device)
-}
-
-/// Runs the network on a prepared batch, then thresholds, NMS and maps boxes back.
-pub fn run_prepared(
-    model: &Yolo,
-    prepared: Prepared,
-    settings: &Settings,
-    device: &Device,
-) -> anyhow::Result<Vec<ImageResult>> {
-    let Prepared { input, dims, placements } = prepared;
-    model.check_input(dims)?;
-    let x = Tensor::<4>::from_data(TensorData::new(input, dims), device);
-    let out = model.forward(x);
-    let [_, rows, columns] = out.dims();
-    let data = out.into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
-    Ok(placements
-        .into_iter()
-        .zip(data.chunks_exact(rows * columns))
-        .map(|(placement, raw)| {
-            let detections = postprocess(raw, columns, &settings.post)
-                .into_iter()
-                .map(|d| yolo_model::Detection { bbox: placement.to_original(&d.bbox), ..d })
-                .collect();
-            ImageResult { placement, raw: raw.to_vec(), columns, detections }
-        })
-        .collect())
+    let mut builder = Detector::builder()
+        .device(args.device.into())
+        .conf(args.conf)
+        .iou(args.iou)
+        .size(args.size)
+        .resize(args.resize.into())
+        .max_det(args.max_det)
+        .ignore_pickle_code(args.ignore_pickle_code)
+        .agnostic_nms(args.agnostic_nms);
+    if let Some(path) = &args.weights {
+        builder = builder.weights(path);
+    }
+    if let Some(path) = &args.cfg {
+        builder = builder.cfg(path);
+    }
+    if let Some(path) = &args.names {
+        builder = builder.names_file(path);
+    }
+    if let Some(classes) = &args.classes {
+        builder = builder.classes(classes);
+    }
+    builder.build().map_err(errors::cli)
 }
 
 /// The `detect` command.
 pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
-    let settings = validate(args)?;
-    let inputs = image_io::collect_inputs(&args.inputs)?;
-    for path in &inputs {
-        image_io::probe(path)?;
+    let listed = image_io::collect_inputs(&args.inputs)?;
+    let total = listed.len();
+    let files = Files::new(args);
+    check_unique_stems(&listed, files.any())?;
+    // COCO image ids are assigned over every listed input, so a bad one does not shift them.
+    let mut printer = Printer::new(args, &listed)?;
+    let (inputs, mut failed) = readable(listed);
+    if inputs.is_empty() {
+        bail!("none of the {total} input(s) is a readable image");
     }
-    check_unique_stems(&inputs, args.out.is_some() || args.raw.is_some())?;
 
     let started = Instant::now();
-    let selected = device::select(args.device)?;
-    let loaded = weights::load(args.weights.as_deref(), args.cfg.as_deref(), &selected.device)?.for_inference();
-    let spec = &loaded.model.config().spec;
-    // The model knows which sizes it takes (a multiple of its largest stride).
-    loaded
-        .model
-        .check_input([1, spec.channels, args.size, args.size])
-        .with_context(|| format!("--size {}", args.size))?;
-    let classes = spec.classes();
-    let labels = names::load(args.names.as_deref(), classes)?;
-    for dir in [&args.out, &args.raw].into_iter().flatten() {
-        atomic::ensure_dir(dir)?;
-    }
+    let detector = build_detector(args)?;
+    files.create_dirs()?;
     if args.verbose {
-        eprintln!(
-            "model {} ({} classes) from {}: {} tensors loaded on {} in {:.2?}",
-            loaded.architecture,
-            classes,
-            loaded.source,
-            loaded.tensors,
-            selected.name,
-            started.elapsed()
-        );
+        eprintln!("{} in {:.2?}", summary(detector.info()), started.elapsed());
     }
-
-    let mut stdout = std::io::stdout().lock();
-    let chunks: Vec<&[PathBuf]> = inputs.chunks(args.batch).collect();
-    // Decoding and letterboxing of the next batch run on a second thread while the network
-    // works on this one (they are serial code; the forward pass does not keep every core busy).
-    let load = |chunk: &[PathBuf]| -> anyhow::Result<(Vec<image::DynamicImage>, Prepared)> {
-        let images = chunk.iter().map(|p| image_io::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
-        let prepared = prepare_batch(&images, &settings);
-        Ok((images, prepared))
-    };
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        // One long-lived loader, one batch ahead (a thread per batch churned the allocator's
-        // per-thread heaps: fresh pages, zeroed by the kernel, for every image).
-        let (sender, batches) = std::sync::mpsc::sync_channel(1);
-        scope.spawn(move || {
-            for &chunk in &chunks {
-                // A closed channel means the main loop stopped (an error): stop too.
-                if sender.send(load(chunk)).is_err() {
-                    break;
-                }
+    let bar = progress::images(inputs.len(), args.quiet);
+    let run_start = Instant::now();
+    for file in detector.detect_files(inputs, args.batch)? {
+        match file.outcome {
+            Ok((image, frame)) => {
+                files.write(&file.path, &image, &frame)?;
+                bar.suspend(|| printer.image(&file.path, &frame, detector.class_names().len()))?;
             }
-        });
-        for chunk in inputs.chunks(args.batch) {
-            let batch_start = Instant::now();
-            let (images, prepared) =
-                batches.recv().map_err(|_| anyhow::anyhow!("the image loader thread stopped early"))??;
-            let results = run_prepared(&loaded.model, prepared, &settings, &selected.device)?;
-            for ((path, image), result) in chunk.iter().zip(&images).zip(&results) {
-                let record = record(path, result, &labels);
-                if let Some(dir) = &args.raw {
-                    let rows = result.raw.len() / result.columns;
-                    let file = dir.join(format!("{}.npy", stem(path)));
-                    atomic::write(&file, &npy::encode_f32(&[rows, result.columns], &result.raw))?;
-                }
-                if let Some(dir) = &args.out {
-                    write_annotated(dir, path, image, &record)?;
-                }
-                let line = match args.format {
-                    FormatArg::Json => record.to_json_line() + "\n",
-                    FormatArg::Text => record.to_text(),
-                };
-                stdout.write_all(line.as_bytes()).context("writing results")?;
-            }
-            stdout.flush().context("writing results")?;
-            if args.verbose {
-                eprintln!("{} image(s) in {:.2?}", chunk.len(), batch_start.elapsed());
+            Err(err) => {
+                bar.suspend(|| eprintln!("error: {:#}", anyhow::Error::from(err)));
+                failed.push(file.path.display().to_string());
             }
         }
-        Ok(())
-    })
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    printer.finish()?;
+    if args.verbose {
+        eprintln!("{total} image(s) in {:.2?}", run_start.elapsed());
+    }
+    match failed.len() {
+        0 => Ok(()),
+        n => bail!("{n} of {total} image(s) could not be processed: {}", failed.join(", ")),
+    }
 }
 
-fn validate(args: &DetectArgs) -> anyhow::Result<Settings> {
-    if !(0.0..=1.0).contains(&args.conf) {
-        bail!("--conf must be within [0, 1], got {}", args.conf);
+/// Splits inputs into those whose header reads and the names of those that do not (each
+/// named on stderr now, so the others still run).
+fn readable(listed: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<String>) {
+    let mut failed = Vec::new();
+    let mut inputs = Vec::with_capacity(listed.len());
+    for path in listed {
+        match image_io::probe(&path) {
+            Ok(_) => inputs.push(path),
+            Err(err) => {
+                eprintln!("error: {:#}", anyhow::Error::from(err));
+                failed.push(path.display().to_string());
+            }
+        }
     }
-    if !(0.0..=1.0).contains(&args.iou) {
-        bail!("--iou must be within [0, 1], got {}", args.iou);
+    (inputs, failed)
+}
+
+fn summary(info: &yolo::DetectorInfo) -> String {
+    format!(
+        "model {} ({} classes) from {}: {} tensors loaded on {}{}",
+        info.architecture,
+        info.classes,
+        info.source,
+        info.tensors,
+        info.device,
+        info.device_reason.as_deref().map(|r| format!(" [auto: {r}]")).unwrap_or_default(),
+    )
+}
+
+/// The per-image files `detect` may write, each atomically: raw predictions, label files,
+/// annotated copies.
+struct Files<'a> {
+    raw: Option<&'a Path>,
+    labels: Option<&'a Path>,
+    with_score: bool,
+    annotated: Option<&'a Path>,
+}
+
+impl<'a> Files<'a> {
+    fn new(args: &'a DetectArgs) -> Self {
+        Self {
+            raw: args.raw.as_deref(),
+            labels: args.save_txt.as_deref(),
+            with_score: args.save_conf,
+            annotated: args.out.as_deref(),
+        }
     }
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
+
+    fn any(&self) -> bool {
+        self.raw.is_some() || self.labels.is_some() || self.annotated.is_some()
     }
-    Ok(Settings { size: args.size, resize: args.resize, post: PostprocessConfig { conf: args.conf, iou: args.iou } })
+
+    fn create_dirs(&self) -> anyhow::Result<()> {
+        [self.raw, self.labels, self.annotated].into_iter().flatten().try_for_each(atomic::ensure_dir)
+    }
+
+    fn write(&self, path: &Path, image: &image::DynamicImage, frame: &Frame) -> anyhow::Result<()> {
+        if let Some(dir) = self.raw {
+            let file = dir.join(format!("{}.npy", stem(path)));
+            atomic::write(&file, &npy::encode_f32(&[frame.rows(), frame.columns], &frame.raw))?;
+        }
+        if let Some(dir) = self.labels {
+            atomic::write(&dir.join(format!("{}.txt", stem(path))), label_file(frame, self.with_score).as_bytes())?;
+        }
+        if let Some(dir) = self.annotated {
+            write_annotated(dir, path, image, frame)?;
+        }
+        Ok(())
+    }
+}
+
+/// Results on stdout: a block or a JSON line per image as it is done, or one COCO array at
+/// the end.
+struct Printer {
+    format: DetectFormat,
+    stdout: std::io::StdoutLock<'static>,
+    coco_ids: Option<CocoIds>,
+    coco: Vec<crate::output::CocoResult>,
+}
+
+impl Printer {
+    fn new(args: &DetectArgs, inputs: &[PathBuf]) -> anyhow::Result<Self> {
+        let coco_ids = match args.format {
+            DetectFormat::Coco => Some(CocoIds::new(inputs, args.coco_annotations.as_deref())?),
+            _ => None,
+        };
+        Ok(Self { format: args.format, stdout: std::io::stdout().lock(), coco_ids, coco: Vec::new() })
+    }
+
+    fn image(&mut self, path: &Path, frame: &Frame, classes: usize) -> anyhow::Result<()> {
+        let text = match (self.format, &self.coco_ids) {
+            (DetectFormat::Json, _) => ImageRecord::new(path, frame).to_json_line() + "\n",
+            (DetectFormat::Text, _) => ImageRecord::new(path, frame).to_text(),
+            (DetectFormat::Coco, Some(ids)) => {
+                self.coco.extend(ids.records(path, frame, classes)?);
+                return Ok(());
+            }
+            (DetectFormat::Coco, None) => return Ok(()),
+        };
+        self.stdout.write_all(text.as_bytes()).context("writing results")?;
+        self.stdout.flush().context("writing results")
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if self.format == DetectFormat::Coco {
+            let json = serde_json::to_string(&self.coco).context("encoding COCO results")?;
+            self.stdout.write_all((json + "\n").as_bytes()).context("writing results")?;
+        }
+        Ok(())
+    }
+}
+
+/// A YOLO label file: `class cx cy w h [score]`, normalised to the image, one line a detection.
+pub fn label_file(frame: &Frame, with_score: bool) -> String {
+    let (w, h) = frame.image_size();
+    let mut out = String::new();
+    for d in &frame.detections {
+        let [cx, cy, bw, bh] = d.yolo_label(w, h);
+        out.push_str(&format!("{} {cx:.6} {cy:.6} {bw:.6} {bh:.6}", d.class_id));
+        if with_score {
+            out.push_str(&format!(" {:.6}", d.score));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn stem(path: &Path) -> String {
@@ -209,32 +235,14 @@ fn check_unique_stems(inputs: &[PathBuf], writes_files: bool) -> anyhow::Result<
     Ok(())
 }
 
-fn record(path: &Path, result: &ImageResult, labels: &[String]) -> ImageRecord {
-    ImageRecord {
-        image: path.display().to_string(),
-        width: result.placement.width as u32,
-        height: result.placement.height as u32,
-        detections: result
-            .detections
-            .iter()
-            .map(|d| DetectionRecord {
-                class_id: d.class_id,
-                label: labels[d.class_id].clone(),
-                score: d.score,
-                bbox: d.bbox,
-            })
-            .collect(),
-    }
-}
-
-fn write_annotated(dir: &Path, path: &Path, image: &image::DynamicImage, record: &ImageRecord) -> anyhow::Result<()> {
+fn write_annotated(dir: &Path, path: &Path, image: &image::DynamicImage, frame: &Frame) -> anyhow::Result<()> {
     let mut canvas = image.to_rgb8();
-    let labels: Vec<Label<'_>> = record
+    let labels: Vec<Label<'_>> = frame
         .detections
         .iter()
         .map(|d| Label { bbox: d.bbox, class_id: d.class_id, text: &d.label, score: d.score })
         .collect();
-    annotate(&mut canvas, &labels);
+    annotate(&mut canvas, &labels)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase();
     let format = if ext == "png" { image::ImageFormat::Png } else { image::ImageFormat::Jpeg };
     let mut bytes = std::io::Cursor::new(Vec::new());

@@ -13,10 +13,11 @@ use yolo_import::bpk;
 use yolo_import::pytorch;
 use yolo_model::Yolo;
 
-use crate::args::{DeviceArg, FormatArg, ImportArgs};
-use crate::device;
+use yolo::weights::{self, Format};
+
+use crate::args::{DialectArg, FormatArg, ImportArgs};
 use crate::inspect::{options, summary, to_json};
-use crate::weights::{self, Format};
+use crate::{errors, progress};
 
 /// Runs one forward pass on a random input and checks the output's shape and finiteness.
 pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
@@ -38,17 +39,33 @@ pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let spinner = progress::spinner(args.quiet);
+    spinner.set_message(format!("reading {}", args.checkpoint.display()));
     // Importing runs on the CPU: it reads and writes host memory, the forward check is tiny.
-    let device = device::select(DeviceArg::Cpu)?.device;
+    let device = yolo::device::select(yolo::DeviceChoice::Cpu)?.device;
     let source = args.checkpoint.display().to_string();
     let mut provenance = BTreeMap::from([("file".to_string(), source.clone())]);
     let (model, mut report_text, mut report_json, applied) = match weights::sniff(&args.checkpoint)? {
         Format::Burnpack => bail!("{source} is already a burnpack"),
         Format::Darknet => {
-            if args.source.arch.is_some() || args.source.key.is_some() || !args.source.remaps.is_empty() {
-                bail!("{source} is darknet .weights: only --cfg applies (--arch/--key/--remap are for PyTorch checkpoints)");
+            let s = &args.source;
+            let pytorch_only = [
+                ("--arch", s.arch.is_some()),
+                ("--classes", s.classes.is_some()),
+                ("--dialect", s.dialect != DialectArg::Auto),
+                ("--key", s.key.is_some()),
+                ("--remap", !s.remaps.is_empty()),
+                ("--remap-file", s.remap_file.is_some()),
+                ("--allow-partial", args.allow_partial),
+            ];
+            let given: Vec<&str> = pytorch_only.iter().filter(|(_, set)| *set).map(|(flag, _)| *flag).collect();
+            if !given.is_empty() {
+                bail!(
+                    "{source} is darknet .weights: only --cfg applies ({} are for PyTorch checkpoints)",
+                    given.join(", ")
+                );
             }
-            let loaded = weights::load(Some(&args.checkpoint), args.source.cfg.as_deref(), &device)?;
+            let loaded = weights::load(Some(&args.checkpoint), args.source.cfg.as_deref(), &device).map_err(errors::cli)?;
             provenance.insert("format".into(), "darknet".into());
             let text = format!("  file:          darknet weights\n  architecture:  {}\n", loaded.architecture);
             let json = json!({"format": "darknet", "architecture": loaded.architecture});
@@ -73,9 +90,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         }
     };
     let loaded_in = started.elapsed();
+    spinner.set_message("validating");
     let validation = validate(&model, &device).with_context(|| format!("{source} imported but is unusable"))?;
     let validated_in = started.elapsed() - loaded_in;
+    spinner.set_message(format!("writing {}", args.output.display()));
     bpk::write(&args.output, &model, &provenance, args.keep_half)?;
+    spinner.finish_and_clear();
     let elapsed = started.elapsed();
     let written_in = elapsed - loaded_in - validated_in;
     report_text.push_str(&format!(

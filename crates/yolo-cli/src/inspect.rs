@@ -4,10 +4,12 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 use yolo_import::pytorch::dialect::Dialect;
 use yolo_import::pytorch::remap::RemapRule;
+use yolo_import::pytorch::scan::{self, PickleScan, Safety};
 use yolo_import::pytorch::{self, ArchChoice, PytorchOptions, PytorchReport};
 use yolo_model::YoloConfig;
 
 use crate::args::{CheckpointArgs, DialectArg, FormatArg, InspectArgs};
+
 
 /// Turns the shared checkpoint flags into importer options.
 pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
@@ -33,15 +35,40 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
             std::fs::read_to_string(path).with_context(|| format!("cannot read remap file {}", path.display()))?;
         remaps.extend(RemapRule::parse_file(&text)?);
     }
-    Ok(PytorchOptions { arch, classes: args.classes, dialect, key: args.key.clone(), remaps, allow_partial: false })
+    Ok(PytorchOptions {
+        arch,
+        classes: args.classes,
+        dialect,
+        key: args.key.clone(),
+        remaps,
+        allow_partial: false,
+        ignore_pickle_code: args.ignore_pickle_code,
+    })
 }
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let analysis = pytorch::analyse(&args.checkpoint, &options(&args.source)?)?;
+    let options = options(&args.source)?;
+    // The pickle scan comes first and is shown even when the rest cannot be read: a hostile
+    // file is exactly the one a user inspects before loading.
+    let found = scan::scan_file(&args.checkpoint)
+        .with_context(|| format!("cannot scan the pickle of {}", args.checkpoint.display()))?;
+    let analysis = match pytorch::analyse(&args.checkpoint, &options) {
+        Ok(analysis) => analysis,
+        Err(err) => {
+            let text = match args.format {
+                FormatArg::Json => json!({"checkpoint": args.checkpoint.display().to_string(), "pickle": scan_json(&found)}).to_string() + "\n",
+                FormatArg::Text => format!("{}\n{}", args.checkpoint.display(), scan_text(&found)),
+            };
+            use std::io::Write as _;
+            std::io::stdout().write_all(text.as_bytes()).context("writing the report")?;
+            return Err(err.into());
+        }
+    };
     let r = &analysis.report;
     let text = match args.format {
         FormatArg::Json => {
             let mut v = to_json(r);
+            v["pickle"] = scan_json(&found);
             v["checkpoint"] = json!(args.checkpoint.display().to_string());
             v["numerics"] = json!(analysis.config.numerics.to_text());
             v["tensors"] = r
@@ -55,6 +82,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             let mut out = format!("{}\n", args.checkpoint.display());
             out.push_str(&summary(r));
             out.push_str(&format!("  numerics:      {}\n", analysis.config.numerics.to_text()));
+            out.push_str(&scan_text(&found));
             out.push_str(&format!("  tensors ({}):\n", r.tensors.len()));
             for (name, dtype, shape) in &r.tensors {
                 out.push_str(&format!("    {name:<48} {dtype:<5} {shape:?}\n"));
@@ -92,9 +120,61 @@ pub fn summary(r: &PytorchReport) -> String {
     let dtypes: Vec<String> = r.dtypes.iter().map(|(d, n)| format!("{n} {d}")).collect();
     line("dtypes:", dtypes.join(", "));
     line("ignored:", format!("{} num_batches_tracked/profiler buffers", r.ignored_buffers));
-    let mut meta: Vec<String> = r.metadata.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut meta: Vec<String> = r.metadata.values.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
     meta.push(format!("optimizer {}", if r.metadata.optimizer { "present" } else { "absent" }));
     line("metadata:", meta.join(", "));
+    out
+}
+
+/// The pickle's globals, grouped by safety, and whether `torch.load` would run code.
+pub fn scan_text(s: &PickleScan) -> String {
+    let runs = if s.runs_code() { "YES" } else { "no" };
+    let mut out = format!(
+        "  pickle:        {} globals, {} calls; runs code under torch.load(weights_only=False): {runs}\n",
+        s.globals.len(),
+        s.calls
+    );
+    for safety in [Safety::Dangerous, Safety::Unknown, Safety::Safe] {
+        let names: Vec<String> =
+            s.globals.iter().filter(|g| g.safety == safety).map(|g| format!("{} ({})", g.qualified(), g.count)).collect();
+        if !names.is_empty() {
+            out.push_str(&format!("    {:<10} {}\n", safety.name(), names.join(", ")));
+        }
+    }
+    if !s.dangerous().is_empty() {
+        out.push_str("    import/detect refuse this file (nothing is executed); --ignore-pickle-code loads its tensors\n");
+    }
+    if let Some(why) = &s.incomplete {
+        out.push_str(&format!("    scan incomplete: {why}\n"));
+    }
+    out
+}
+
+pub fn scan_json(s: &PickleScan) -> Value {
+    json!({
+        "globals": s.globals.iter().map(|g| json!({"module": g.module, "name": g.name, "count": g.count, "safety": g.safety.name()})).collect::<Vec<_>>(),
+        "calls": s.calls,
+        "runs_code": s.runs_code(),
+        "dangerous": s.dangerous(),
+        "incomplete": s.incomplete,
+    })
+}
+
+/// The longest metadata value shown in text mode; `--format json` keeps every value whole.
+const METADATA_WIDTH: usize = 60;
+
+/// A metadata value on one line: its first line, cut at [`METADATA_WIDTH`] characters, with
+/// what was left out said (an mmdetection checkpoint's `config` is a 300-line Python file).
+pub fn one_line(value: &str) -> String {
+    let lines = value.lines().count();
+    let first = value.lines().next().unwrap_or("").trim_end();
+    let cut: String = first.chars().take(METADATA_WIDTH).collect();
+    let chars = value.chars().count();
+    if lines <= 1 && cut.chars().count() == chars {
+        return cut;
+    }
+    let mut out = format!("{cut}...");
+    out.push_str(&if lines > 1 { format!(" ({lines} lines, see --format json)") } else { format!(" ({chars} chars, see --format json)") });
     out
 }
 
@@ -116,4 +196,18 @@ pub fn to_json(r: &PytorchReport) -> Value {
         "metadata": r.metadata.values,
         "optimizer": r.metadata.optimizer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn metadata_values_stay_on_one_line() {
+        assert_eq!(one_line("7"), "7");
+        let config = "model = dict(\n    type='YOLOV3',\n)\n";
+        assert_eq!(one_line(config), "model = dict(... (3 lines, see --format json)");
+        let long = "x".repeat(100);
+        assert_eq!(one_line(&long), format!("{}... (100 chars, see --format json)", "x".repeat(60)));
+    }
 }

@@ -1,4 +1,5 @@
-//! The `yolov3` command line: argument types, device choice, image IO, and the commands.
+//! The `yolov3` command line: argument types, output formats, progress, drawing, and the
+//! commands, over the `yolo` library (weights, devices, images, the detection pipeline).
 //!
 //! `main.rs` only parses and maps errors to an exit code; tests drive the same functions.
 
@@ -6,17 +7,17 @@ pub mod args;
 pub mod atomic;
 pub mod bench;
 pub mod detect;
-pub mod device;
+pub mod devices;
 pub mod draw;
-pub mod image_io;
+pub mod errors;
 pub mod import;
 pub mod inspect;
-pub mod names;
 pub mod npy;
 pub mod output;
-pub mod preprocess;
 pub mod profile;
-pub mod weights;
+pub mod plots;
+pub mod progress;
+pub mod val;
 
 use args::{Cli, Command};
 
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Devices(args) => devices::run(&args),
+        Command::Val(args) => val::run(&args),
     }
 }
 

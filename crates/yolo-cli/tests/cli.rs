@@ -7,27 +7,27 @@ use serde_json::Value;
 
 use crate::common::root;
 
-fn yolov3(args: &[&str]) -> Output {
+pub fn yolov3(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yolov3")).args(args).current_dir(root()).output().expect("the binary runs")
 }
 
-fn stderr(out: &Output) -> String {
+pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("yolov3-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 /// Asserts a failed run: non-zero exit, no panic, the expected words in the message.
-fn assert_fails(out: &Output, words: &[&str]) {
+pub fn assert_fails(out: &Output, words: &[&str]) {
     let err = stderr(out);
     assert!(!out.status.success(), "must fail; stderr: {err}");
     assert!(!err.contains("panicked"), "must not panic: {err}");
@@ -91,15 +91,22 @@ fn text_output_and_directory_input() {
 }
 
 #[test]
-fn unreadable_image_fails_before_writing_anything() {
+fn unreadable_images_are_named_and_the_others_still_run() {
     let dir = temp_dir("bad-image");
     let bad = dir.join("broken.jpg");
     std::fs::write(&bad, b"\xff\xd8\xff\xe0 this is not really a jpeg").expect("write");
+    // A real photo cut inside its scan: the decoder alone would grey out the missing rows.
+    let photo = std::fs::read(root().join("weights/dog.jpg")).expect("photo");
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &photo[..photo.len() / 2]).expect("write");
     let raw = dir.join("raw");
-    let out = yolov3(&["detect", "weights/dog.jpg", s(&bad), "--device", "cpu", "--raw", s(&raw)]);
-    assert_fails(&out, &["broken.jpg"]);
-    assert!(out.stdout.is_empty(), "no results printed");
-    assert!(!raw.join("dog.npy").exists(), "nothing written for the good image either");
+    let out = yolov3(&["detect", "weights/dog.jpg", s(&bad), s(&cut), "--device", "cpu", "--raw", s(&raw)]);
+    assert_fails(&out, &["broken.jpg", "cut.jpg", "truncated", "2 of 3 image(s)"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("weights/dog.jpg: 768x576") && stdout.contains("dog"), "the good image is reported: {stdout}");
+    assert!(!stdout.contains("broken") && !stdout.contains("cut.jpg"), "{stdout}");
+    assert!(raw.join("dog.npy").exists(), "the good image's outputs are written");
+    assert!(!raw.join("broken.npy").exists() && !raw.join("cut.npy").exists());
 
     let out = yolov3(&["detect", "no/such/file.jpg", "--device", "cpu"]);
     assert_fails(&out, &["no/such/file.jpg"]);

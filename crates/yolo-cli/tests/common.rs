@@ -1,11 +1,8 @@
 //! Shared helpers: paths, the bundled model, devices.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use burn::tensor::Device;
-use yolo_cli::args::DeviceArg;
-use yolo_cli::weights::{self, LoadedModel};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -15,25 +12,25 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
-/// The wgpu device. CI installs lavapipe, so its absence is a failure, not a skip.
-pub fn wgpu() -> Device {
-    static DEVICE: OnceLock<Device> = OnceLock::new();
-    DEVICE
-        .get_or_init(|| match yolo_cli::device::select(DeviceArg::Wgpu) {
-            Ok(selected) => selected.device,
-            Err(e) => {
-                panic!("wgpu must be available for the tests (install mesa-vulkan-drivers): {e:#}")
-            }
-        })
-        .clone()
+/// Whether wgpu tests must run: `.ci/run` sets `YOLOV3_REQUIRE_WGPU=1` after installing
+/// lavapipe, so there a missing adapter fails the suite. Elsewhere (a fresh machine without a
+/// Vulkan driver) the wgpu tests say loudly that they did not run, and pass.
+pub fn wgpu_available(test: &str) -> bool {
+    match yolo::device::select(yolo::DeviceChoice::Wgpu) {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("YOLOV3_REQUIRE_WGPU").is_some_and(|v| v == "1") => {
+            panic!("YOLOV3_REQUIRE_WGPU=1 but wgpu is not available (install mesa-vulkan-drivers): {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "\n*** {test}: NOT RUN: wgpu is not available ({e}). Install mesa-vulkan-drivers to run it; \
+                 .ci/run sets YOLOV3_REQUIRE_WGPU=1 to make it mandatory. ***\n"
+            );
+            false
+        }
+    }
 }
 
 pub fn cpu() -> Device {
     Device::flex()
-}
-
-/// The bundled yolov3-tiny with darknet numerics on `device`, on the inference fast path
-/// (BatchNorm folded), as `detect` runs it.
-pub fn bundled_tiny(device: &Device) -> LoadedModel {
-    weights::load(None, None, device).expect("the bundled weights load").for_inference()
 }

@@ -5,33 +5,29 @@
 //! 1e-3 relative; final detections: same classes in the same order, scores 1e-4, boxes 0.1 px.
 
 use serde_json::Value;
-use yolo_cli::args::ResizeArg;
-use yolo_cli::detect::{run_batch, ImageResult, Settings};
-use yolo_cli::{image_io, npy};
-use yolo_model::PostprocessConfig;
+use yolo::{image_io, DeviceChoice, Frame as ImageResult};
+use yolo_cli::npy;
 
-use crate::common::{bundled_tiny, cpu, fixture, wgpu};
+use crate::common::{fixture, wgpu_available};
 
 const PHOTOS: [&str; 5] = ["astronaut", "chelsea", "coffee", "motorcycle", "dog"];
 /// OpenCV zeroes objectness x class below this; above it, it must report what we compute.
 const OPENCV_THRESH: f32 = 0.2;
-
-fn settings() -> Settings {
-    Settings { size: 416, resize: ResizeArg::Letterbox, post: PostprocessConfig { conf: 0.25, iou: 0.45 } }
-}
 
 fn load_npy(rel: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     npy::decode_f32(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-fn run(device: &burn::tensor::Device, photos: &[&str]) -> Vec<ImageResult> {
-    let model = bundled_tiny(device);
+/// The bundled yolov3-tiny through the library's detector (BatchNorm folded, as `detect` runs
+/// it), letterboxed at 416, conf 0.25, IoU 0.45.
+fn run(device: DeviceChoice, photos: &[&str]) -> Vec<ImageResult> {
+    let detector = yolo::Detector::builder().device(device).conf(0.25).iou(0.45).size(416).build().expect("builds");
     let images: Vec<_> = photos
         .iter()
         .map(|p| image_io::load(&fixture(&format!("parity/images/{p}.png"))).expect("photo decodes"))
         .collect();
-    run_batch(&model.model, &images, &settings(), device).expect("forward")
+    detector.frames(&images).expect("forward")
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +76,7 @@ fn compare_raw(name: &str, ours: &ImageResult, worst: &mut Worst) {
 fn compare_detections(name: &str, ours: &ImageResult) {
     let text = std::fs::read_to_string(fixture(&format!("parity/{name}.detections.json"))).expect("fixture");
     let reference: Vec<Value> = serde_json::from_str(&text).expect("json");
-    let summary = |d: &yolo_model::Detection| (d.class_id, d.score);
+    let summary = |d: &yolo::Detection| (d.class_id, d.score);
     assert_eq!(
         ours.detections.len(),
         reference.len(),
@@ -100,8 +96,7 @@ fn compare_detections(name: &str, ours: &ImageResult) {
 
 #[test]
 fn tiny_matches_opencv_on_real_photos() {
-    let device = cpu();
-    let results = run(&device, &PHOTOS);
+    let results = run(DeviceChoice::Cpu, &PHOTOS);
     let mut worst = Worst::default();
     for (name, result) in PHOTOS.iter().zip(&results) {
         compare_raw(name, result, &mut worst);
@@ -121,18 +116,20 @@ fn tiny_matches_opencv_on_real_photos() {
 
 #[test]
 fn batched_and_single_runs_agree() {
-    let device = cpu();
-    let batch = run(&device, &["dog", "coffee"]);
-    let single = run(&device, &["coffee"]);
+    let batch = run(DeviceChoice::Cpu, &["dog", "coffee"]);
+    let single = run(DeviceChoice::Cpu, &["coffee"]);
     let diff = batch[1].raw.iter().zip(&single[0].raw).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-4, "batch vs single max diff {diff}");
 }
 
 #[test]
 fn wgpu_matches_cpu() {
+    if !wgpu_available("wgpu_matches_cpu") {
+        return;
+    }
     let photos = ["dog", "coffee"];
-    let on_cpu = run(&cpu(), &photos);
-    let on_wgpu = run(&wgpu(), &photos);
+    let on_cpu = run(DeviceChoice::Cpu, &photos);
+    let on_wgpu = run(DeviceChoice::Wgpu, &photos);
     for ((name, a), b) in photos.iter().zip(&on_cpu).zip(&on_wgpu) {
         let diff = a.raw.iter().zip(&b.raw).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0f32, f32::max);
         eprintln!("{name}: cpu vs wgpu max diff {diff:e}");

@@ -3,10 +3,16 @@
 //! - `parity`: our yolov3-tiny against OpenCV DNN's committed outputs on real photos (cpu), and
 //!   the same input on cpu vs wgpu;
 //! - `models`: every built-in architecture builds and runs;
-//! - `cli`: the `yolov3` binary end to end, including every bad-input path.
+//! - `cli`: the `yolov3` binary end to end, including every bad-input path;
+//! - `security`: hostile pickles are listed, refused, never run;
+//! - `val`: `yolov3 val` vs pycocotools on the labelled fixture, both layouts, bad datasets;
+//! - `detect_options`: class filters, caps, label files, COCO results, quiet stderr, devices.
 
 mod cli;
 mod common;
+mod detect_options;
 mod import;
 mod models;
 mod parity;
+mod security;
+mod val;

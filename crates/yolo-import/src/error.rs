@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Why weights could not be turned into a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -82,7 +82,7 @@ pub enum DarknetError {
 /// A PyTorch checkpoint that cannot be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum PytorchError {
-    #[error("cannot read {path} as a PyTorch checkpoint: {source}")]
+    #[error("cannot read {path} as a PyTorch checkpoint")]
     Read {
         path: String,
         #[source]
@@ -92,7 +92,7 @@ pub enum PytorchError {
     KeyNotFound { path: String, key: String, available: Vec<String> },
     #[error("{path}: no weight tensors found{}", entry.as_ref().map_or(String::new(), |e| format!(" under `{e}`")))]
     NoWeights { path: String, entry: Option<String> },
-    #[error("cannot read tensor {key}: {source}")]
+    #[error("cannot read tensor {key}")]
     Tensor {
         key: String,
         #[source]
@@ -108,6 +108,19 @@ pub enum PytorchError {
     Classes { given: usize, found: usize },
     #[error("the checkpoint's weights do not map onto the network:\n{0}")]
     Unmapped(String),
+    #[error(
+        "{path} would run code under torch.load(weights_only=False): its pickle imports {} (nothing was \
+         executed; `yolov3 inspect` lists every global). To load its tensors anyway, still without running \
+         anything, pass --ignore-pickle-code",
+        globals.join(", ")
+    )]
+    DangerousPickle { path: String, globals: Vec<String> },
+    #[error("cannot scan the pickle of {path}")]
+    Scan {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A converted `.bpk` file that cannot be loaded.

@@ -2,6 +2,14 @@
 //!
 //! Every source format (darknet, PyTorch dialects) ends in these names before it is applied.
 
+/// The native names' shape, for messages.
+pub const PATTERN: &str = "layers.{i}.conv / bn";
+
+/// The prefix every native name of cfg layer `layer` starts with (`layers.{layer}`).
+pub fn layer_prefix(layer: usize) -> String {
+    format!("layers.{layer}")
+}
+
 /// The native name of a tensor of conv layer `layer` (cfg index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Param {
@@ -23,14 +31,14 @@ impl Param {
             Param::BnMean => "bn.running_mean",
             Param::BnVar => "bn.running_var",
         };
-        format!("layers.{layer}.{suffix}")
+        format!("{}.{suffix}", layer_prefix(layer))
     }
 }
 
 /// Parses a native key back into its layer and parameter.
 pub fn parse(key: &str) -> Option<(usize, Param)> {
     let layer = layer_of(key)?;
-    let rest = key.strip_prefix(&format!("layers.{layer}."))?;
+    let rest = key.strip_prefix(&layer_prefix(layer))?.strip_prefix('.')?;
     let param = match rest {
         "conv.weight" => Param::ConvWeight,
         "conv.bias" => Param::ConvBias,

@@ -81,7 +81,11 @@ fn group_by_layer(keys: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in keys {
         let (group, leaf) = match layer_of(key) {
-            Some(l) => (format!("layers.{l}"), key[format!("layers.{l}.").len()..].to_string()),
+            Some(l) => {
+                let group = crate::names::layer_prefix(l);
+                let leaf = key.get(group.len() + 1..).unwrap_or_default().to_string();
+                (group, leaf)
+            }
             None => match key.rsplit_once('.') {
                 Some((g, leaf)) => (g.to_string(), leaf.to_string()),
                 None => (String::new(), key.clone()),

@@ -14,18 +14,24 @@ pub struct Detection {
     pub class_id: usize,
 }
 
-/// Thresholds for [`detect`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Thresholds and limits for [`detect`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostprocessConfig {
     /// Keep a (box, class) pair when `objectness * class_score >= conf`.
     pub conf: f32,
-    /// Suppress a box of the same class whose IoU with a kept one is above this.
+    /// Suppress a box whose IoU with a kept one (of the same class, unless `agnostic`) is above this.
     pub iou: f32,
+    /// Keep at most this many detections per image (the highest scores).
+    pub max_det: usize,
+    /// NMS across classes: a box suppresses overlapping boxes of every class.
+    pub agnostic: bool,
+    /// Only these class ids (`None`: all), applied before NMS.
+    pub classes: Option<Vec<usize>>,
 }
 
 impl Default for PostprocessConfig {
     fn default() -> Self {
-        Self { conf: 0.25, iou: 0.45 }
+        Self { conf: 0.25, iou: 0.45, max_det: 300, agnostic: false, classes: None }
     }
 }
 
@@ -33,9 +39,15 @@ impl Default for PostprocessConfig {
 /// in network-input pixels, sorted by descending score.
 ///
 /// As darknet does, a box may yield several detections (one per class above `conf`); NMS runs
-/// per class, greedy, highest score first (ties: earlier row first).
+/// per class (or across classes with `agnostic`), greedy, highest score first (ties: earlier
+/// row first, then lower class id), and stops at `max_det` kept detections. Each candidate is
+/// compared only with the kept boxes of its own class.
 pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Detection> {
     let classes = width.saturating_sub(5);
+    let allowed: Vec<bool> = match &config.classes {
+        Some(ids) => (0..classes).map(|c| ids.contains(&c)).collect(),
+        None => vec![true; classes],
+    };
     let mut candidates: Vec<(usize, Detection)> = Vec::new();
     for (index, row) in rows.chunks_exact(width).enumerate() {
         let obj = row[4];
@@ -44,19 +56,24 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
         }
         let [cx, cy, w, h] = [row[0], row[1], row[2], row[3]];
         let bbox = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
-        for class_id in 0..classes {
+        for class_id in (0..classes).filter(|&c| allowed[c]) {
             let score = obj * row[5 + class_id];
             if score >= config.conf {
                 candidates.push((index, Detection { bbox, score, class_id }));
             }
         }
     }
-    candidates.sort_by(|(ia, a), (ib, b)| b.score.total_cmp(&a.score).then(ia.cmp(ib)));
+    candidates.sort_by(|(ia, a), (ib, b)| b.score.total_cmp(&a.score).then(ia.cmp(ib)).then(a.class_id.cmp(&b.class_id)));
     let mut kept: Vec<Detection> = Vec::new();
+    // Kept boxes by NMS group (the class, or one group when agnostic).
+    let mut groups: Vec<Vec<BBox>> = vec![Vec::new(); if config.agnostic { 1 } else { classes.max(1) }];
     for (_, candidate) in candidates {
-        let suppressed =
-            kept.iter().any(|k| k.class_id == candidate.class_id && iou(&k.bbox, &candidate.bbox) > config.iou);
-        if !suppressed {
+        if kept.len() >= config.max_det {
+            break;
+        }
+        let group = &mut groups[if config.agnostic { 0 } else { candidate.class_id }];
+        if !group.iter().any(|k| iou(k, &candidate.bbox) > config.iou) {
+            group.push(candidate.bbox);
             kept.push(candidate);
         }
     }
@@ -90,7 +107,7 @@ mod tests {
     #[test]
     fn threshold_is_on_objectness_times_class() {
         let rows = row(50.0, 50.0, 20.0, 20.0, 0.5, &[0.6, 0.4]);
-        let dets = detect(&rows, 7, &PostprocessConfig { conf: 0.25, iou: 0.45 });
+        let dets = detect(&rows, 7, &PostprocessConfig::default());
         assert_eq!(dets.len(), 1);
         assert_eq!(dets[0].class_id, 0);
         assert!((dets[0].score - 0.3).abs() < 1e-6);
@@ -120,6 +137,40 @@ mod tests {
         assert_eq!(iou(&[0.0, 0.0, 10.0, 10.0], &[5.0, 0.0, 15.0, 10.0]), 50.0 / 150.0);
         assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[2.0, 2.0, 3.0, 3.0]), 0.0);
         assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
+    }
+
+    #[test]
+    fn agnostic_nms_suppresses_across_classes() {
+        let mut rows = row(50.0, 50.0, 20.0, 20.0, 0.9, &[0.9, 0.0]);
+        rows.extend(row(51.0, 50.0, 20.0, 20.0, 0.8, &[0.0, 0.9]));
+        let config = PostprocessConfig { agnostic: true, ..PostprocessConfig::default() };
+        let dets = detect(&rows, 7, &config);
+        assert_eq!(dets.iter().map(|d| d.class_id).collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn class_filter_runs_before_nms() {
+        // The class-0 box would suppress nothing of class 1 anyway; with agnostic NMS it would,
+        // unless the filter removes it first (ultralytics' order).
+        let mut rows = row(50.0, 50.0, 20.0, 20.0, 0.9, &[0.9, 0.0]);
+        rows.extend(row(51.0, 50.0, 20.0, 20.0, 0.8, &[0.0, 0.9]));
+        let config = PostprocessConfig { agnostic: true, classes: Some(vec![1]), ..PostprocessConfig::default() };
+        let dets = detect(&rows, 7, &config);
+        assert_eq!(dets.iter().map(|d| d.class_id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn max_det_keeps_the_highest_scores() {
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            rows.extend(row(30.0 * i as f32, 0.0, 10.0, 10.0, 0.5 + 0.05 * i as f32, &[1.0]));
+        }
+        let config = PostprocessConfig { max_det: 3, ..PostprocessConfig::default() };
+        let dets = detect(&rows, 6, &config);
+        let xs: Vec<f32> = dets.iter().map(|d| d.bbox[0] + 5.0).collect();
+        assert_eq!(xs, vec![270.0, 240.0, 210.0]);
+        let none = detect(&rows, 6, &PostprocessConfig { max_det: 0, ..PostprocessConfig::default() });
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -172,25 +172,6 @@ static MMDET: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
-static NATIVE: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    vec![
-        // layers.{i}.conv.{weight,bias}
-        rule(r"^layers\.(\d+)\.conv\.(weight|bias)$", |c| {
-            Some(Mapped::Weight { layer: index(c, 1)?, param: torch_conv(&c[2])? })
-        }),
-        // layers.{i}.bn.{gamma,beta,running_mean,running_var}
-        rule(r"^layers\.(\d+)\.bn\.(\w+)$", |c| {
-            let param = match &c[2] {
-                "gamma" => Param::BnGamma,
-                "beta" => Param::BnBeta,
-                "running_mean" => Param::BnMean,
-                "running_var" => Param::BnVar,
-                _ => return None,
-            };
-            Some(Mapped::Weight { layer: index(c, 1)?, param })
-        }),
-    ]
-});
 
 impl Dialect {
     pub const ALL: [Dialect; 5] =
@@ -217,7 +198,7 @@ impl Dialect {
             Dialect::UltralyticsArchive => "module_list.{i}.Conv2d / BatchNorm2d",
             Dialect::Yolov5 => "model.{i}[.{j}][.cv{k}].conv / bn, model.{d}.m.{k}",
             Dialect::Mmdet => "backbone.conv_res_block{s}.res{j}.conv{k} / neck.detect{d} / bbox_head.convs_*",
-            Dialect::Native => "layers.{i}.conv / bn",
+            Dialect::Native => crate::names::PATTERN,
         }
     }
 
@@ -225,7 +206,7 @@ impl Dialect {
         match self {
             Dialect::Pytorchyolo => &PYTORCHYOLO,
             Dialect::UltralyticsArchive => &ULTRALYTICS_ARCHIVE,
-            Dialect::Native => &NATIVE,
+            Dialect::Native => &[],
             Dialect::Mmdet => &MMDET,
             Dialect::Yolov5 => &[],
         }
@@ -235,6 +216,10 @@ impl Dialect {
     pub fn map(self, key: &str) -> Mapped {
         if self == Dialect::Yolov5 {
             return super::yolov5::parse(key).map_or(Mapped::Foreign, |_| Mapped::Deferred);
+        }
+        if self == Dialect::Native {
+            // Our own names are parsed where they are spelled.
+            return crate::names::parse(key).map_or(Mapped::Foreign, |(layer, param)| Mapped::Weight { layer, param });
         }
         for rule in self.rules() {
             if let Some(c) = rule.pattern.captures(key) {

@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod infer;
 pub mod prefix;
 pub mod remap;
+pub mod scan;
 pub mod yolov5;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,10 @@ pub struct PytorchOptions {
     pub key: Option<String>,
     pub remaps: Vec<RemapRule>,
     pub allow_partial: bool,
+    /// Load a checkpoint whose pickle names dangerous code (`os.system`, `eval`, ...). Nothing
+    /// is ever executed either way; by default such a file is refused, since it was made to
+    /// attack whoever opens it with `torch.load`.
+    pub ignore_pickle_code: bool,
 }
 
 impl Default for PytorchOptions {
@@ -47,6 +52,7 @@ impl Default for PytorchOptions {
             key: None,
             remaps: Vec::new(),
             allow_partial: false,
+            ignore_pickle_code: false,
         }
     }
 }
@@ -81,6 +87,63 @@ pub struct Analysis {
     weights: Vec<(String, String, TorchTensor)>,
     /// Source keys no dialect rule explained.
     foreign: Vec<String>,
+}
+
+/// The checkpoint's tensors sorted by what the dialect made of them.
+struct Sorted {
+    /// Native name, source key, tensor.
+    weights: Vec<(String, String, TorchTensor)>,
+    /// Source keys no rule explained.
+    foreign: Vec<String>,
+    convs: infer::ConvShapes,
+    anchors: BTreeMap<usize, Vec<[f32; 2]>>,
+    dtypes: BTreeMap<String, usize>,
+    /// `(source key, dtype, shape)` of every tensor, for `inspect`.
+    listing: Vec<(String, String, Vec<usize>)>,
+}
+
+/// Sorts every tensor by its mapping: weights (with their conv shapes and dtypes), anchors,
+/// known extras, and foreign keys.
+fn sort_tensors(
+    mut tensors: BTreeMap<String, TorchTensor>,
+    originals: &[String],
+    keys: &[String],
+    mapped: Vec<Mapped>,
+    yolov5: Option<&yolov5::Resolved>,
+) -> Result<Sorted, ImportError> {
+    let mut sorted = Sorted {
+        weights: Vec::new(),
+        foreign: Vec::new(),
+        convs: infer::ConvShapes::new(),
+        anchors: BTreeMap::new(),
+        dtypes: BTreeMap::new(),
+        listing: Vec::new(),
+    };
+    for ((original, key), mapping) in originals.iter().zip(keys).zip(mapped) {
+        let Some(tensor) = tensors.remove(original) else { continue };
+        sorted.listing.push((original.clone(), format!("{:?}", tensor.dtype()), tensor.shape().to_vec()));
+        if let (Some(y), Some(yolov5::Key::Anchors)) = (yolov5, yolov5::parse(key)) {
+            sorted.anchors.extend(y.layout.anchors(&read_f32(original, &tensor)?, tensor.shape()));
+        }
+        match mapping {
+            Mapped::Weight { layer, param } => {
+                if param == Param::ConvWeight {
+                    sorted.convs.insert(layer, tensor.shape().to_vec());
+                }
+                *sorted.dtypes.entry(format!("{:?}", tensor.dtype())).or_insert(0) += 1;
+                sorted.weights.push((param.key(layer), original.clone(), tensor));
+            }
+            Mapped::Anchors { layer } => {
+                let values = read_f32(original, &tensor)?;
+                if tensor.shape().len() == 2 && tensor.shape()[1] == 2 {
+                    sorted.anchors.insert(layer, values.chunks_exact(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>());
+                }
+            }
+            Mapped::Known | Mapped::Deferred => {}
+            Mapped::Foreign => sorted.foreign.push(original.clone()),
+        }
+    }
+    Ok(sorted)
 }
 
 /// Reads and analyses a checkpoint: everything but loading the weights.
@@ -122,37 +185,8 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
         yolov5 = Some(resolved);
     }
 
-    let mut weights = Vec::new();
-    let mut foreign = Vec::new();
-    let mut convs = infer::ConvShapes::new();
-    let mut anchors = BTreeMap::new();
-    let mut dtypes = BTreeMap::new();
-    let mut listing = Vec::new();
-    let mut tensors = tensors;
-    for ((original, key), mapping) in originals.iter().zip(&keys).zip(mapped) {
-        let Some(tensor) = tensors.remove(original) else { continue };
-        listing.push((original.clone(), format!("{:?}", tensor.dtype()), tensor.shape().to_vec()));
-        if let (Some(y), Some(yolov5::Key::Anchors)) = (&yolov5, yolov5::parse(key)) {
-            anchors.extend(y.layout.anchors(&read_f32(original, &tensor)?, tensor.shape()));
-        }
-        match mapping {
-            Mapped::Weight { layer, param } => {
-                if param == Param::ConvWeight {
-                    convs.insert(layer, tensor.shape().to_vec());
-                }
-                *dtypes.entry(format!("{:?}", tensor.dtype())).or_insert(0) += 1;
-                weights.push((param.key(layer), original.clone(), tensor));
-            }
-            Mapped::Anchors { layer } => {
-                let values = read_f32(original, &tensor)?;
-                if tensor.shape().len() == 2 && tensor.shape()[1] == 2 {
-                    anchors.insert(layer, values.chunks_exact(2).map(|p| [p[0], p[1]]).collect::<Vec<_>>());
-                }
-            }
-            Mapped::Known | Mapped::Deferred => {}
-            Mapped::Foreign => foreign.push(original.clone()),
-        }
-    }
+    let Sorted { weights, foreign, convs, anchors, dtypes, listing } =
+        sort_tensors(tensors, &originals, &keys, mapped, yolov5.as_ref())?;
     let mut inferred = infer::infer(&arch, &convs, &anchors).map_err(|e| match foreign.is_empty() {
         true => e,
         false => {
@@ -188,12 +222,28 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
     Ok(Analysis { report, config, weights, foreign })
 }
 
-/// Imports a checkpoint: analysis, then weights cast to f32 and applied to a new model.
+/// Refuses a checkpoint whose pickle names dangerous globals, unless told to ignore them.
+fn refuse_dangerous(path: &Path, options: &PytorchOptions) -> Result<(), ImportError> {
+    if options.ignore_pickle_code {
+        return Ok(());
+    }
+    let display = path.display().to_string();
+    let found = scan::scan_file(path).map_err(|source| PytorchError::Scan { path: display.clone(), source })?;
+    let dangerous = found.dangerous();
+    if dangerous.is_empty() {
+        return Ok(());
+    }
+    Err(PytorchError::DangerousPickle { path: display, globals: dangerous }.into())
+}
+
+/// Imports a checkpoint: the pickle scan (dangerous globals are refused), analysis, then
+/// weights cast to f32 and applied to a new model.
 pub fn import(
     path: &Path,
     options: &PytorchOptions,
     device: &Device,
 ) -> Result<(Yolo, PytorchReport, ApplyReport), ImportError> {
+    refuse_dangerous(path, options)?;
     let Analysis { report, config, weights, foreign } = analyse(path, options)?;
     let dialect = report.dialect.dialect;
     let mut sources = BTreeMap::new();

@@ -192,132 +192,19 @@ impl<'a> Builder<'a> {
         let Some((net, rest)) = sections.split_first() else {
             return Err(CfgError::new(self.source, 1, CfgErrorKind::Empty));
         };
-        if net.name != "net" && net.name != "network" {
-            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NetNotFirst(net.name.clone())));
-        }
-        let keys = Keys { source: self.source, section: net };
-        keys.check_known(&["width", "height", "channels"], NET_TRAINING_KEYS)?;
-        let width = keys.positive("width", Some(416))?;
-        let height = keys.positive("height", Some(416))?;
-        let channels = keys.positive("channels", Some(3))?;
+        let [width, height, channels] = self.net(net)?;
         if rest.is_empty() {
             return Err(CfgError::new(self.source, net.line, CfgErrorKind::Empty));
         }
-
         let mut classes: Option<usize> = None;
         for section in rest {
             let index = self.layers.len();
             let keys = Keys { source: self.source, section };
-            let (in_c, in_f) = match index {
+            let input = match index {
                 0 => (channels, (1, 1)),
                 _ => (self.out_channels[index - 1], self.factors[index - 1]),
             };
-            let (layer, out_c, out_f) = match section.name.as_str() {
-                "convolutional" | "conv" => {
-                    let conv = self.conv(&keys, in_c)?;
-                    let (c, f) = (conv.filters, (in_f.0 * conv.stride, in_f.1));
-                    (LayerSpec::Conv(conv), c, f)
-                }
-                "maxpool" | "max" => {
-                    keys.check_known(&["size", "stride", "padding"], &[])?;
-                    let size = keys.positive("size", Some(1))?;
-                    let stride = keys.positive("stride", Some(size))?;
-                    let padding = keys.usize_or("padding", size - 1)?;
-                    let spec = MaxPoolSpec { size, stride, padding };
-                    (LayerSpec::MaxPool(spec), in_c, (in_f.0 * stride, in_f.1))
-                }
-                "shortcut" => {
-                    keys.check_known(&["from", "activation"], &[])?;
-                    if let Some(e) = keys.entry("activation") {
-                        if e.value != "linear" {
-                            return Err(keys.err(
-                                e.line,
-                                CfgErrorKind::Unsupported {
-                                    key: e.key.clone(),
-                                    value: e.value.clone(),
-                                    supported: "linear",
-                                },
-                            ));
-                        }
-                    }
-                    let e = keys.required("from")?;
-                    let from = match keys.ints(e)?.as_slice() {
-                        [one] => self.resolve(e, index, *one)?,
-                        _ => return Err(keys.bad(e, "exactly one layer index")),
-                    };
-                    if self.out_channels[from] != in_c {
-                        return Err(keys.err(
-                            e.line,
-                            CfgErrorKind::ShortcutChannels {
-                                layer: index,
-                                expected: in_c,
-                                found: self.out_channels[from],
-                            },
-                        ));
-                    }
-                    if self.factors[from] != in_f {
-                        return Err(keys.err(
-                            e.line,
-                            CfgErrorKind::RouteSizes {
-                                layer: index,
-                                first: [in_f.0, in_f.1],
-                                other: [self.factors[from].0, self.factors[from].1],
-                            },
-                        ));
-                    }
-                    (LayerSpec::Shortcut { from }, in_c, in_f)
-                }
-                "route" => {
-                    keys.check_known(&["layers"], &[])?;
-                    let e = keys.required("layers")?;
-                    let raw = keys.ints(e)?;
-                    if raw.is_empty() {
-                        return Err(keys.bad(e, "at least one layer index"));
-                    }
-                    let layers = raw.iter().map(|&r| self.resolve(e, index, r)).collect::<Result<Vec<_>, _>>()?;
-                    let first = self.factors[layers[0]];
-                    for &l in &layers[1..] {
-                        if self.factors[l] != first {
-                            return Err(keys.err(
-                                e.line,
-                                CfgErrorKind::RouteSizes {
-                                    layer: index,
-                                    first: [first.0, first.1],
-                                    other: [self.factors[l].0, self.factors[l].1],
-                                },
-                            ));
-                        }
-                    }
-                    let c = layers.iter().map(|&l| self.out_channels[l]).sum();
-                    (LayerSpec::Route { layers }, c, first)
-                }
-                "upsample" => {
-                    keys.check_known(&["stride"], &[])?;
-                    let stride = keys.positive("stride", Some(2))?;
-                    (LayerSpec::Upsample { stride }, in_c, (in_f.0, in_f.1 * stride))
-                }
-                "yolo" => {
-                    let spec = self.yolo(&keys, index)?;
-                    match classes {
-                        None => classes = Some(spec.classes),
-                        Some(first) if first != spec.classes => {
-                            return Err(keys.err(
-                                section.line,
-                                CfgErrorKind::ClassesDiffer { layer: index, first, other: spec.classes },
-                            ))
-                        }
-                        Some(_) => {}
-                    }
-                    (LayerSpec::Yolo(spec), in_c, in_f)
-                }
-                other => {
-                    return Err(CfgError::new(
-                        self.source,
-                        section.line,
-                        CfgErrorKind::UnsupportedSection(other.into()),
-                    ))
-                }
-            };
+            let (layer, out_c, out_f) = self.layer(&keys, index, input, &mut classes)?;
             self.layers.push(layer);
             self.out_channels.push(out_c);
             self.factors.push(reduce(out_f));
@@ -336,6 +223,129 @@ impl<'a> Builder<'a> {
             strides,
             max_stride,
         })
+    }
+
+    /// The `[net]` section: input width, height and channels.
+    fn net(&self, net: &Section) -> Result<[usize; 3], CfgError> {
+        if net.name != "net" && net.name != "network" {
+            return Err(CfgError::new(self.source, net.line, CfgErrorKind::NetNotFirst(net.name.clone())));
+        }
+        let keys = Keys { source: self.source, section: net };
+        keys.check_known(&["width", "height", "channels"], NET_TRAINING_KEYS)?;
+        Ok([keys.positive("width", Some(416))?, keys.positive("height", Some(416))?, keys.positive("channels", Some(3))?])
+    }
+
+    /// One layer section given its input's channels and downsampling factor: the layer, its
+    /// output channels and factor. `classes` is the first head's class count, which every
+    /// later head must repeat.
+    fn layer(
+        &self,
+        keys: &Keys<'_>,
+        index: usize,
+        (in_c, in_f): (usize, (usize, usize)),
+        classes: &mut Option<usize>,
+    ) -> Result<(LayerSpec, usize, (usize, usize)), CfgError> {
+        let section = keys.section;
+        Ok(match section.name.as_str() {
+            "convolutional" | "conv" => {
+                let conv = self.conv(keys, in_c)?;
+                let (c, f) = (conv.filters, (in_f.0 * conv.stride, in_f.1));
+                (LayerSpec::Conv(conv), c, f)
+            }
+            "maxpool" | "max" => {
+                keys.check_known(&["size", "stride", "padding"], &[])?;
+                let size = keys.positive("size", Some(1))?;
+                let stride = keys.positive("stride", Some(size))?;
+                let padding = keys.usize_or("padding", size - 1)?;
+                let spec = MaxPoolSpec { size, stride, padding };
+                (LayerSpec::MaxPool(spec), in_c, (in_f.0 * stride, in_f.1))
+            }
+            "shortcut" => (self.shortcut(keys, index, in_c, in_f)?, in_c, in_f),
+            "route" => self.route(keys, index)?,
+            "upsample" => {
+                keys.check_known(&["stride"], &[])?;
+                let stride = keys.positive("stride", Some(2))?;
+                (LayerSpec::Upsample { stride }, in_c, (in_f.0, in_f.1 * stride))
+            }
+            "yolo" => {
+                let spec = self.yolo(keys, index)?;
+                match *classes {
+                    None => *classes = Some(spec.classes),
+                    Some(first) if first != spec.classes => {
+                        return Err(keys.err(
+                            section.line,
+                            CfgErrorKind::ClassesDiffer { layer: index, first, other: spec.classes },
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                (LayerSpec::Yolo(spec), in_c, in_f)
+            }
+            other => {
+                return Err(CfgError::new(self.source, section.line, CfgErrorKind::UnsupportedSection(other.into())))
+            }
+        })
+    }
+
+    /// `[shortcut]`: a linear residual add from one earlier layer of the same shape.
+    fn shortcut(&self, keys: &Keys<'_>, index: usize, in_c: usize, in_f: (usize, usize)) -> Result<LayerSpec, CfgError> {
+        keys.check_known(&["from", "activation"], &[])?;
+        if let Some(e) = keys.entry("activation") {
+            if e.value != "linear" {
+                return Err(keys.err(
+                    e.line,
+                    CfgErrorKind::Unsupported { key: e.key.clone(), value: e.value.clone(), supported: "linear" },
+                ));
+            }
+        }
+        let e = keys.required("from")?;
+        let from = match keys.ints(e)?.as_slice() {
+            [one] => self.resolve(e, index, *one)?,
+            _ => return Err(keys.bad(e, "exactly one layer index")),
+        };
+        if self.out_channels[from] != in_c {
+            return Err(keys.err(
+                e.line,
+                CfgErrorKind::ShortcutChannels { layer: index, expected: in_c, found: self.out_channels[from] },
+            ));
+        }
+        if self.factors[from] != in_f {
+            return Err(keys.err(
+                e.line,
+                CfgErrorKind::RouteSizes {
+                    layer: index,
+                    first: [in_f.0, in_f.1],
+                    other: [self.factors[from].0, self.factors[from].1],
+                },
+            ));
+        }
+        Ok(LayerSpec::Shortcut { from })
+    }
+
+    /// `[route]`: earlier layers of one size concatenated along channels.
+    fn route(&self, keys: &Keys<'_>, index: usize) -> Result<(LayerSpec, usize, (usize, usize)), CfgError> {
+        keys.check_known(&["layers"], &[])?;
+        let e = keys.required("layers")?;
+        let raw = keys.ints(e)?;
+        if raw.is_empty() {
+            return Err(keys.bad(e, "at least one layer index"));
+        }
+        let layers = raw.iter().map(|&r| self.resolve(e, index, r)).collect::<Result<Vec<_>, _>>()?;
+        let first = self.factors[layers[0]];
+        for &l in &layers[1..] {
+            if self.factors[l] != first {
+                return Err(keys.err(
+                    e.line,
+                    CfgErrorKind::RouteSizes {
+                        layer: index,
+                        first: [first.0, first.1],
+                        other: [self.factors[l].0, self.factors[l].1],
+                    },
+                ));
+            }
+        }
+        let c = layers.iter().map(|&l| self.out_channels[l]).sum();
+        Ok((LayerSpec::Route { layers }, c, first))
     }
 
     fn conv(&self, keys: &Keys<'_>, in_channels: usize) -> Result<ConvSpec, CfgError> {

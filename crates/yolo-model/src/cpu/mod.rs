@@ -69,6 +69,18 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// The instruction set the kernels' loops dispatch to on this CPU (pulp's run-time choice):
+/// `avx512` (x86-64-v4), `avx2+fma` (x86-64-v3) or `baseline`.
+pub fn simd_level() -> &'static str {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    match pulp::Arch::new() {
+        pulp::Arch::V4(_) => return "avx512",
+        pulp::Arch::V3(_) => return "avx2+fma",
+        _ => {}
+    }
+    "baseline"
+}
+
 /// The block's output through the fast path, or `None` when it does not apply (another
 /// backend, BatchNorm not folded, grouped/dilated/rectangular kernels, asymmetric padding).
 pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> {

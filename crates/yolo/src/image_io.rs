@@ -2,27 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
-use image::{DynamicImage, ImageDecoder as _, ImageReader};
+use std::io::Cursor;
 
+use image::{DynamicImage, ImageDecoder as _, ImageFormat, ImageReader, Limits};
+
+use crate::error::{Error, Result};
+use crate::jpeg;
 use crate::preprocess::Planar;
 
 /// Extensions `detect` picks up when walking a directory.
 const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png"];
 
 /// Expands files and directories (sorted, non-recursive) into image paths.
-pub fn collect_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
-        let meta = std::fs::metadata(input).with_context(|| format!("cannot read input {}", input.display()))?;
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("cannot list directory {}", input.display()))?
+                .map_err(|e| Error::io(input, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && has_image_extension(p))
                 .collect();
             if found.is_empty() {
-                bail!("directory {} holds no .jpg, .jpeg or .png files", input.display());
+                return Err(Error::NoImages { path: input.clone() });
             }
             found.sort();
             out.extend(found);
@@ -37,29 +40,66 @@ fn has_image_extension(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// The largest image accepted, per side and in pixels: a 64-megapixel photo is 192 MB decoded
+/// and 768 MB as float planes, which keeps one image well under 2 GiB; a header claiming more
+/// is refused before any pixel is allocated.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+pub const MAX_IMAGE_PIXELS: u64 = 64_000_000;
+/// What the decoder itself may allocate (16-bit RGBA at the pixel limit is 512 MB).
+const MAX_DECODER_ALLOC: u64 = 1 << 30;
+
+fn open(path: &Path, bytes: Vec<u8>) -> Result<ImageReader<Cursor<Vec<u8>>>> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::io(path, e))?;
+    if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
+        return Err(Error::NotAnImage { path: path.to_path_buf() });
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODER_ALLOC);
+    reader.limits(limits);
+    Ok(reader)
+}
+
+fn check_size(path: &Path, (width, height): (u32, u32)) -> Result<(u32, u32)> {
+    let pixels = u64::from(width) * u64::from(height);
+    if width == 0 || height == 0 || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > MAX_IMAGE_PIXELS {
+        return Err(Error::ImageTooLarge { path: path.to_path_buf(), width, height });
+    }
+    Ok((width, height))
+}
+
 /// Reads only the header: the image's size, or why it cannot be read. Cheap, so `detect` checks
 /// every input before writing anything.
-pub fn probe(path: &Path) -> anyhow::Result<(u32, u32)> {
+pub fn probe(path: &Path) -> Result<(u32, u32)> {
     let reader = ImageReader::open(path)
-        .with_context(|| format!("cannot open image {}", path.display()))?
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
-        .with_context(|| format!("cannot read image {}", path.display()))?;
-    if reader.format().is_none() {
-        bail!("{} is not a JPEG or PNG image", path.display());
+        .map_err(|e| Error::io(path, e))?;
+    if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
+        return Err(Error::NotAnImage { path: path.to_path_buf() });
     }
-    reader.into_dimensions().with_context(|| format!("cannot decode image {}", path.display()))
+    let dims = reader.into_dimensions().map_err(|source| Error::Image { path: path.to_path_buf(), source })?;
+    check_size(path, dims)
 }
 
 /// Decodes an image, applies its EXIF orientation, and returns it as RGB.
-pub fn load(path: &Path) -> anyhow::Result<DynamicImage> {
-    let decode = || -> anyhow::Result<DynamicImage> {
-        let mut decoder = ImageReader::open(path)?.with_guessed_format()?.into_decoder()?;
-        let orientation = decoder.orientation()?;
-        let mut image = DynamicImage::from_decoder(decoder)?;
-        image.apply_orientation(orientation);
-        Ok(image)
-    };
-    decode().with_context(|| format!("cannot decode image {}", path.display()))
+///
+/// A JPEG cut short (which the decoder would fill with grey without a word) is an error, as is
+/// an image over [`MAX_IMAGE_PIXELS`].
+pub fn load(path: &Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if image::guess_format(&bytes).ok() == Some(ImageFormat::Jpeg) {
+        jpeg::check_complete(&bytes).map_err(|defect| Error::Truncated { path: path.to_path_buf(), defect })?;
+    }
+    let reader = open(path, bytes)?;
+    let failed = |source| Error::Image { path: path.to_path_buf(), source };
+    let mut decoder = reader.into_decoder().map_err(failed)?;
+    check_size(path, decoder.dimensions())?;
+    let orientation = decoder.orientation().map_err(failed)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// RGB planar floats in `[0, 1]`; alpha is dropped, grey is replicated (as darknet loads).

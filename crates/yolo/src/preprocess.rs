@@ -6,7 +6,15 @@
 
 use yolo_model::postprocess::BBox;
 
-use crate::args::ResizeArg;
+/// How images are fitted to the square network input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resize {
+    /// Keep the aspect ratio, pad with gray 0.5, centred (darknet).
+    #[default]
+    Letterbox,
+    /// Stretch to the input size (AlexeyAB darknet, OpenCV's sample).
+    Stretch,
+}
 
 /// A planar RGB float image (`data[c][y][x]`, values in `[0, 1]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,11 +61,11 @@ impl Placement {
 }
 
 /// Fits `image` into a `size x size` input. Returns the planar input and its placement.
-pub fn prepare(image: &Planar, size: usize, mode: ResizeArg) -> (Planar, Placement) {
+pub fn prepare(image: &Planar, size: usize, mode: Resize) -> (Planar, Placement) {
     let (new_w, new_h) = match mode {
-        ResizeArg::Stretch => (size, size),
+        Resize::Stretch => (size, size),
         // darknet: `if ((float)w/im.w) < ((float)h/im.h)`, then integer arithmetic.
-        ResizeArg::Letterbox => {
+        Resize::Letterbox => {
             if (size as f32 / image.width as f32) < (size as f32 / image.height as f32) {
                 (size, (image.height * size / image.width).max(1))
             } else {
@@ -141,7 +149,7 @@ mod tests {
 
     #[test]
     fn letterbox_of_a_wide_image_pads_top_and_bottom() {
-        let (input, placement) = prepare(&ramp(768, 576), 416, ResizeArg::Letterbox);
+        let (input, placement) = prepare(&ramp(768, 576), 416, Resize::Letterbox);
         assert_eq!((input.width, input.height), (416, 416));
         assert_eq!(placement.resized, [416, 312]);
         assert_eq!(placement.offset, [0, 52]);
@@ -151,7 +159,7 @@ mod tests {
 
     #[test]
     fn boxes_map_back_through_the_placement() {
-        let (_, placement) = prepare(&ramp(768, 576), 416, ResizeArg::Letterbox);
+        let (_, placement) = prepare(&ramp(768, 576), 416, Resize::Letterbox);
         let b = placement.to_original(&[0.0, 52.0, 416.0, 364.0]);
         assert_eq!(b, [0.0, 0.0, 768.0, 576.0]);
         let b = placement.to_original(&[-10.0, 0.0, 500.0, 600.0]);
@@ -170,7 +178,7 @@ mod tests {
 
     #[test]
     fn stretch_fills_the_input() {
-        let (input, placement) = prepare(&ramp(100, 50), 64, ResizeArg::Stretch);
+        let (input, placement) = prepare(&ramp(100, 50), 64, Resize::Stretch);
         assert_eq!(placement.resized, [64, 64]);
         assert_eq!(placement.offset, [0, 0]);
         assert_eq!(input.data.len(), 3 * 64 * 64);

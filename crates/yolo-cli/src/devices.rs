@@ -1,0 +1,52 @@
+//! `yolov3 devices`: the wgpu adapters, the CPU, and what `--device auto` picks and why.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use serde_json::json;
+use yolo::device::{self, AdapterKind};
+
+use crate::args::{DevicesArgs, FormatArg};
+
+pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
+    let adapters = device::adapters();
+    let cpu = device::cpu_info();
+    // What auto would do, without initialising a device: the first hardware adapter, else cpu.
+    let hardware = adapters.iter().find(|a| a.kind != AdapterKind::Software);
+    let (auto, why) = match hardware {
+        Some(a) => (format!("wgpu ({})", a.describe()), "a hardware GPU is present".to_string()),
+        None if adapters.is_empty() => ("cpu".into(), "no wgpu adapter found".into()),
+        None => ("cpu".into(), "only software adapters, which are slower than the CPU backend".into()),
+    };
+    let text = match args.format {
+        FormatArg::Json => {
+            let list: Vec<_> = adapters
+                .iter()
+                .map(|a| json!({"name": a.name, "backend": a.backend, "type": a.kind.name(), "driver": a.driver}))
+                .collect();
+            json!({
+                "adapters": list,
+                "cpu": {"model": cpu.model, "threads": cpu.threads, "simd": cpu.simd},
+                "auto": {"device": auto, "reason": why},
+            })
+            .to_string()
+                + "\n"
+        }
+        FormatArg::Text => {
+            let mut out = String::from("wgpu adapters:\n");
+            if adapters.is_empty() {
+                out.push_str("  none (no Vulkan, Metal or DX12 driver found)\n");
+            }
+            for a in &adapters {
+                out.push_str(&format!("  {:<40} {:<7} {:<11} {}\n", a.name, a.backend, a.kind.name(), a.driver));
+            }
+            out.push_str(&format!(
+                "cpu:\n  {}, {} threads, kernels use {}\n--device auto: {auto} ({why})\n",
+                cpu.model, cpu.threads, cpu.simd
+            ));
+            out
+        }
+    };
+    std::io::stdout().write_all(text.as_bytes()).context("writing the device list")?;
+    Ok(())
+}

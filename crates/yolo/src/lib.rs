@@ -1,0 +1,64 @@
+//! YOLOv3 object detection for Rust applications, on burn: on the CPU or a GPU (wgpu), from
+//! weights trained elsewhere (darknet `.weights`, PyTorch checkpoints of pytorchyolo,
+//! ultralytics and mmdetection, with any `module.`/`_orig_mod.` wrapper and container, or a
+//! `.bpk` from `yolov3 import`). No Python, no printing; every failure is a typed [`Error`].
+//!
+//! ```
+//! # fn main() -> Result<(), yolo::Error> {
+//! let detector = yolo::Detector::builder().device(yolo::DeviceChoice::Cpu).conf(0.25).build()?;
+//! let image = yolo::image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/dog.jpg")).expect("the photo");
+//! for d in detector.detect(&image)? {
+//!     println!("{} {:.2} {:?}", d.label, d.score, d.bbox); // bbox in the photo's own pixels
+//! }
+//! # assert!(detector.detect(&image)?.iter().any(|d| d.label == "dog"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without `.weights(..)` the bundled COCO yolov3-tiny is used; pass a checkpoint path to load
+//! your own (the format is read from the file):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), yolo::Error> {
+//! let detector = yolo::Detector::builder()
+//!     .weights("runs/train/best.pt")
+//!     .names_file("data/my.names")
+//!     .classes(["person", "car"])
+//!     .build()?;
+//! println!("{:?}", detector.info());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`Detector`] / [`DetectorBuilder`]: weights of any format -> a model on a device, with
+//!   thresholds; `detect`, `detect_batch`, `detect_files` (decoding one batch ahead);
+//! - [`device`]: the one place a backend is chosen, adapter listing, CPU description;
+//! - [`weights`]: format sniffing and loading; [`image_io`], [`preprocess`]: decoding and
+//!   darknet's letterbox, and the exact inverse box mapping;
+//! - [`coco`]: COCO category and image ids for results files.
+//!
+//! A [`Detector`] is `Send + Sync`.
+
+pub mod batch;
+pub mod coco;
+pub mod detection;
+pub mod detector;
+pub mod device;
+pub mod error;
+pub mod image_io;
+pub mod jpeg;
+pub mod names;
+pub mod preprocess;
+pub mod stream;
+pub mod weights;
+
+pub use batch::{Frame, Preprocess, Prepared};
+pub use detection::{BBox, Detection};
+pub use detector::{Detector, DetectorBuilder, DetectorInfo};
+pub use device::{DeviceChoice, SelectedDevice};
+pub use error::{Error, Result};
+pub use preprocess::Resize;
+pub use stream::{DetectFiles, FileResult};
+pub use weights::Format;
+/// The image crate this API takes (`DynamicImage`), re-exported so versions cannot differ.
+pub use image;

@@ -1,0 +1,120 @@
+//! Detection over many image files, with decoding one batch ahead of the network.
+//!
+//! Decoding and letterboxing are serial code, and the forward pass does not keep every core
+//! busy, so one long-lived loader thread prepares batch `k + 1` while the network runs batch
+//! `k` (a thread per batch churned the allocator's per-thread heaps: fresh, zeroed pages for
+//! every image). A file that cannot be decoded is reported as that file's error and the others
+//! go on.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
+
+use image::DynamicImage;
+
+use crate::batch::{Frame, Preprocess, Prepared};
+use crate::detector::Detector;
+use crate::error::{Error, Result};
+use crate::image_io;
+
+/// One file's outcome.
+#[derive(Debug)]
+pub struct FileResult {
+    pub path: PathBuf,
+    /// The decoded image and its results, or why the file could not be processed.
+    pub outcome: Result<(DynamicImage, Frame)>,
+}
+
+/// A batch as the loader thread hands it over: each file decoded (or its error), and the
+/// decoded ones prepared as one input.
+struct Loaded {
+    files: Vec<(PathBuf, Result<DynamicImage>)>,
+    prepared: Prepared,
+}
+
+/// Iterator over [`FileResult`]s, in input order. Made by [`Detector::detect_files`].
+pub struct DetectFiles<'a> {
+    detector: &'a Detector,
+    batches: Receiver<Loaded>,
+    pending: VecDeque<FileResult>,
+    loader: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for DetectFiles<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectFiles").field("pending", &self.pending.len()).finish_non_exhaustive()
+    }
+}
+
+impl Detector {
+    /// Detects objects in image files, `batch` images per forward pass, decoding ahead on a
+    /// second thread. Results come in input order; an undecodable file yields its error and
+    /// does not stop the others.
+    pub fn detect_files(&self, paths: Vec<PathBuf>, batch: usize) -> Result<DetectFiles<'_>> {
+        if batch == 0 {
+            return Err(Error::setting("batch", "must be at least 1"));
+        }
+        let preprocess = self.preprocess();
+        // One batch in the channel plus one being built: two batches of images in memory.
+        let (sender, batches) = sync_channel(1);
+        let loader = std::thread::Builder::new()
+            .name("yolo-image-loader".into())
+            .spawn(move || {
+                for chunk in paths.chunks(batch) {
+                    // A closed channel means the iterator was dropped: stop too.
+                    if sender.send(load(chunk, &preprocess)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("the image loader thread", e))?;
+        Ok(DetectFiles { detector: self, batches, pending: VecDeque::new(), loader: Some(loader) })
+    }
+}
+
+fn load(chunk: &[PathBuf], preprocess: &Preprocess) -> Loaded {
+    let files: Vec<(PathBuf, Result<DynamicImage>)> =
+        chunk.iter().map(|path| (path.clone(), image_io::load(path))).collect();
+    let prepared = preprocess.prepare(files.iter().filter_map(|(_, r)| r.as_ref().ok()));
+    Loaded { files, prepared }
+}
+
+impl Iterator for DetectFiles<'_> {
+    type Item = FileResult;
+
+    fn next(&mut self) -> Option<FileResult> {
+        if let Some(result) = self.pending.pop_front() {
+            return Some(result);
+        }
+        let Ok(Loaded { files, prepared }) = self.batches.recv() else {
+            // The loader is done (or died: a panic in decoding is reported, not swallowed).
+            let panicked = self.loader.take().is_some_and(|h| h.join().is_err());
+            return panicked.then(|| FileResult { path: PathBuf::new(), outcome: Err(Error::LoaderStopped) });
+        };
+        match self.detector.run(prepared) {
+            Ok(frames) => {
+                let mut frames = frames.into_iter();
+                for (path, decoded) in files {
+                    let outcome = decoded.and_then(|image| {
+                        let frame = frames.next().ok_or(Error::LoaderStopped)?;
+                        Ok((image, frame))
+                    });
+                    self.pending.push_back(FileResult { path, outcome });
+                }
+            }
+            Err(err) => {
+                // The whole batch failed in the network: every image gets the cause.
+                let message = err.to_string();
+                for (path, decoded) in files {
+                    let outcome = match decoded {
+                        Err(e) => Err(e),
+                        Ok(_) => Err(Error::Batch(message.clone())),
+                    };
+                    self.pending.push_back(FileResult { path, outcome });
+                }
+            }
+        }
+        self.pending.pop_front()
+    }
+}

@@ -97,7 +97,8 @@ pub struct DevicesArgs {
 }
 
 /// The formats `-w` takes, for its help text.
-pub const WEIGHTS_HELP: &str = "Weights: darknet `.weights` (with --cfg, or a built-in yolov3/-tiny/-spp matched by size), \
+pub const WEIGHTS_HELP: &str =
+    "Weights: darknet `.weights` (with --cfg, or a built-in yolov3/-tiny/-spp matched by size), \
 a PyTorch checkpoint (.pt/.pth/.ckpt: pytorchyolo, ultralytics/yolov3, yolov5-style, mmdetection; \
 DataParallel/DDP/torch.compile wrappers, state_dict/model/ema containers, fp16, legacy and whole \
 pickled modules; never executed), or a `.bpk` from `yolov3 import`. The format is read from the \

@@ -47,7 +47,8 @@ fn sizes(width: u32, height: u32) -> (i64, f32) {
 /// picture; a tag that would cover an earlier one (boxes that coincide, like car and truck on
 /// one vehicle) moves down below it, so every score stays readable.
 pub fn annotate(image: &mut RgbImage, labels: &[Label<'_>]) -> anyhow::Result<()> {
-    let font = FontRef::try_from_slice(FONT).map_err(|e| anyhow::anyhow!("the bundled label font does not parse: {e}"))?;
+    let font =
+        FontRef::try_from_slice(FONT).map_err(|e| anyhow::anyhow!("the bundled label font does not parse: {e}"))?;
     let (thickness, text_px) = sizes(image.width(), image.height());
     for label in labels {
         let [x1, y1, x2, y2] = label.bbox.map(|v| v.round() as i64);
@@ -175,7 +176,9 @@ mod tests {
         annotate(&mut image, &labels).expect("font");
         // The tag is pushed left so that it ends at the right edge, and holds dark text.
         assert_eq!(*image.get_pixel(2999, 2), class_colour(1));
-        let dark = (2000..3000).flat_map(|x| (0..60).map(move |y| (x, y))).filter(|&(x, y)| image.get_pixel(x, y).0 == [0, 0, 0]);
+        let dark = (2000..3000)
+            .flat_map(|x| (0..60).map(move |y| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y).0 == [0, 0, 0]);
         assert!(dark.count() > 500, "glyphs were drawn");
     }
 

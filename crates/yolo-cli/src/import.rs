@@ -65,7 +65,8 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
                     given.join(", ")
                 );
             }
-            let loaded = weights::load(Some(&args.checkpoint), args.source.cfg.as_deref(), &device).map_err(errors::cli)?;
+            let loaded =
+                weights::load(Some(&args.checkpoint), args.source.cfg.as_deref(), &device).map_err(errors::cli)?;
             provenance.insert("format".into(), "darknet".into());
             let text = format!("  file:          darknet weights\n  architecture:  {}\n", loaded.architecture);
             let json = json!({"format": "darknet", "architecture": loaded.architecture});

@@ -10,7 +10,6 @@ use yolo_model::YoloConfig;
 
 use crate::args::{CheckpointArgs, DialectArg, FormatArg, InspectArgs};
 
-
 /// Turns the shared checkpoint flags into importer options.
 pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
     let arch = match (&args.cfg, args.arch) {
@@ -56,7 +55,11 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         Ok(analysis) => analysis,
         Err(err) => {
             let text = match args.format {
-                FormatArg::Json => json!({"checkpoint": args.checkpoint.display().to_string(), "pickle": scan_json(&found)}).to_string() + "\n",
+                FormatArg::Json => {
+                    json!({"checkpoint": args.checkpoint.display().to_string(), "pickle": scan_json(&found)})
+                        .to_string()
+                        + "\n"
+                }
                 FormatArg::Text => format!("{}\n{}", args.checkpoint.display(), scan_text(&found)),
             };
             use std::io::Write as _;
@@ -135,14 +138,20 @@ pub fn scan_text(s: &PickleScan) -> String {
         s.calls
     );
     for safety in [Safety::Dangerous, Safety::Unknown, Safety::Safe] {
-        let names: Vec<String> =
-            s.globals.iter().filter(|g| g.safety == safety).map(|g| format!("{} ({})", g.qualified(), g.count)).collect();
+        let names: Vec<String> = s
+            .globals
+            .iter()
+            .filter(|g| g.safety == safety)
+            .map(|g| format!("{} ({})", g.qualified(), g.count))
+            .collect();
         if !names.is_empty() {
             out.push_str(&format!("    {:<10} {}\n", safety.name(), names.join(", ")));
         }
     }
     if !s.dangerous().is_empty() {
-        out.push_str("    import/detect refuse this file (nothing is executed); --ignore-pickle-code loads its tensors\n");
+        out.push_str(
+            "    import/detect refuse this file (nothing is executed); --ignore-pickle-code loads its tensors\n",
+        );
     }
     if let Some(why) = &s.incomplete {
         out.push_str(&format!("    scan incomplete: {why}\n"));
@@ -174,7 +183,11 @@ pub fn one_line(value: &str) -> String {
         return cut;
     }
     let mut out = format!("{cut}...");
-    out.push_str(&if lines > 1 { format!(" ({lines} lines, see --format json)") } else { format!(" ({chars} chars, see --format json)") });
+    out.push_str(&if lines > 1 {
+        format!(" ({lines} lines, see --format json)")
+    } else {
+        format!(" ({chars} chars, see --format json)")
+    });
     out
 }
 

@@ -14,8 +14,8 @@ pub mod import;
 pub mod inspect;
 pub mod npy;
 pub mod output;
-pub mod profile;
 pub mod plots;
+pub mod profile;
 pub mod progress;
 pub mod val;
 

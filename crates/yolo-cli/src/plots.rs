@@ -19,7 +19,13 @@ pub const CONFUSION_IOU: f64 = 0.45;
 
 /// Writes `pr_curve.png` (every class and their mean), `pr_<category id>.png` per class with
 /// ground truth, and `confusion_matrix.png` into `dir`.
-pub fn write_all(dir: &Path, e: &Evaluation, r: &Report, d: &Dataset, results: &[DetectionResult]) -> anyhow::Result<()> {
+pub fn write_all(
+    dir: &Path,
+    e: &Evaluation,
+    r: &Report,
+    d: &Dataset,
+    results: &[DetectionResult],
+) -> anyhow::Result<()> {
     register_font()?;
     atomic::ensure_dir(dir)?;
     let names: Vec<String> = r.classes.iter().map(|c| c.name.clone()).collect();
@@ -35,7 +41,9 @@ pub fn write_all(dir: &Path, e: &Evaluation, r: &Report, d: &Dataset, results: &
         }
         let title = format!("{} (AP50 {})", c.name, c.ap50.map_or("-".into(), |v| format!("{v:.3}")));
         let one = [(c.name.clone(), curve)];
-        write_png(&dir.join(format!("pr_{}.png", c.category_id)), (700, 560), |root| pr_chart(root, &title, &one, None))?;
+        write_png(&dir.join(format!("pr_{}.png", c.category_id)), (700, 560), |root| {
+            pr_chart(root, &title, &one, None)
+        })?;
     }
     let matrix = confusion(d, results, CONFUSION_CONF, CONFUSION_IOU);
     let side = (320 + 28 * (matrix.cat_ids.len() as u32 + 1)).min(2400);
@@ -110,16 +118,18 @@ fn pr_chart<'a>(
     Ok(())
 }
 
-fn confusion_chart<'a>(root: &Area<'a>, m: &ConfusionMatrix, names: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+fn confusion_chart<'a>(
+    root: &Area<'a>,
+    m: &ConfusionMatrix,
+    names: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     let n = m.cat_ids.len() + 1;
-    let label = |i: usize| if i + 1 == n { "background".to_string() } else { names.get(i).cloned().unwrap_or_default() };
+    let label =
+        |i: usize| if i + 1 == n { "background".to_string() } else { names.get(i).cloned().unwrap_or_default() };
     let max = m.counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("confusion matrix (score >= {CONFUSION_CONF}, IoU >= {CONFUSION_IOU})"),
-            ("sans-serif", 20),
-        )
+        .caption(format!("confusion matrix (score >= {CONFUSION_CONF}, IoU >= {CONFUSION_IOU})"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(110)
         .y_label_area_size(110)

@@ -129,10 +129,13 @@ fn category_map(args: &ValArgs, names: &[String], dataset: &Dataset) -> anyhow::
         }
         return Ok((0..names.len() as u64).map(Some).collect());
     }
-    if names.len() == coco::CATEGORY_IDS.len() && ids.iter().all(|id| coco::CATEGORY_IDS.iter().any(|&c| u64::from(c) == *id)) {
+    if names.len() == coco::CATEGORY_IDS.len()
+        && ids.iter().all(|id| coco::CATEGORY_IDS.iter().any(|&c| u64::from(c) == *id))
+    {
         return Ok((0..names.len()).map(|c| Some(coco::category_id(c, names.len()))).collect());
     }
-    let by_name: HashMap<String, u64> = dataset.categories.iter().map(|c| (c.name.to_ascii_lowercase(), c.id)).collect();
+    let by_name: HashMap<String, u64> =
+        dataset.categories.iter().map(|c| (c.name.to_ascii_lowercase(), c.id)).collect();
     let map: Vec<Option<u64>> = names.iter().map(|n| by_name.get(&n.to_ascii_lowercase()).copied()).collect();
     if map.iter().flatten().count() == dataset.categories.len() {
         return Ok(map);
@@ -197,8 +200,9 @@ fn detect(detector: &Detector, dataset: &Dataset, map: &[Option<u64>], args: &Va
 
 fn read_results(path: &Path) -> anyhow::Result<Detections> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let results: Vec<DetectionResult> = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a COCO results array (image_id, category_id, bbox, score)", path.display()))?;
+    let results: Vec<DetectionResult> = serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a COCO results array (image_id, category_id, bbox, score)", path.display())
+    })?;
     Ok(Detections { results, seconds: 0.0 })
 }
 
@@ -222,7 +226,10 @@ fn to_text(e: &Evaluation, r: &Report, d: &Dataset, det: &Detections, eval_secon
         "  best F1 {:.4} at score >= {:.3}: precision {:.4}, recall {:.4}\n",
         r.best.f1, r.best.threshold, r.best.precision, r.best.recall
     ));
-    out.push_str(&format!("  {:<16} {:>9} {:>7} {:>7} {:>7} {:>9}\n", "class", "instances", "P", "R", "AP50", "AP50-95"));
+    out.push_str(&format!(
+        "  {:<16} {:>9} {:>7} {:>7} {:>7} {:>9}\n",
+        "class", "instances", "P", "R", "AP50", "AP50-95"
+    ));
     for c in &r.classes {
         out.push_str(&format!(
             "  {:<16} {:>9} {:>7.4} {:>7.4} {:>7} {:>9}\n",

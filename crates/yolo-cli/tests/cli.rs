@@ -103,7 +103,10 @@ fn unreadable_images_are_named_and_the_others_still_run() {
     let out = yolov3(&["detect", "weights/dog.jpg", s(&bad), s(&cut), "--device", "cpu", "--raw", s(&raw)]);
     assert_fails(&out, &["broken.jpg", "cut.jpg", "truncated", "2 of 3 image(s)"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("weights/dog.jpg: 768x576") && stdout.contains("dog"), "the good image is reported: {stdout}");
+    assert!(
+        stdout.contains("weights/dog.jpg: 768x576") && stdout.contains("dog"),
+        "the good image is reported: {stdout}"
+    );
     assert!(!stdout.contains("broken") && !stdout.contains("cut.jpg"), "{stdout}");
     assert!(raw.join("dog.npy").exists(), "the good image's outputs are written");
     assert!(!raw.join("broken.npy").exists() && !raw.join("cut.npy").exists());

@@ -71,7 +71,8 @@ fn label_files_hold_normalised_boxes_and_scores() {
     for (line, (class, score, b)) in lines.iter().zip(&json) {
         assert_eq!(line.len(), 6, "class cx cy w h score");
         assert_eq!(line[0] as u64, *class);
-        let want = [(b[0] + b[2]) / 2.0 / 768.0, (b[1] + b[3]) / 2.0 / 576.0, (b[2] - b[0]) / 768.0, (b[3] - b[1]) / 576.0];
+        let want =
+            [(b[0] + b[2]) / 2.0 / 768.0, (b[1] + b[3]) / 2.0 / 576.0, (b[2] - b[0]) / 768.0, (b[3] - b[1]) / 576.0];
         for k in 0..4 {
             assert!((line[1 + k] - want[k]).abs() < 2e-6, "{line:?} vs {want:?}");
         }
@@ -106,15 +107,28 @@ fn coco_results_carry_coco_ids_and_xywh_boxes() {
     // Image ids from an annotation file, by file name; an image it does not list is an error.
     let dir = temp_dir("coco-ids");
     let annotations = dir.join("instances.json");
-    std::fs::write(&annotations, r#"{"images": [{"id": 4242, "file_name": "val/dog.jpg", "width": 768, "height": 576}]}"#)
-        .expect("write");
-    let out = yolov3(&["detect", "weights/dog.jpg", "--device", "cpu", "--format", "coco", "--coco-annotations", s(&annotations)]);
+    std::fs::write(
+        &annotations,
+        r#"{"images": [{"id": 4242, "file_name": "val/dog.jpg", "width": 768, "height": 576}]}"#,
+    )
+    .expect("write");
+    let out = yolov3(&[
+        "detect",
+        "weights/dog.jpg",
+        "--device",
+        "cpu",
+        "--format",
+        "coco",
+        "--coco-annotations",
+        s(&annotations),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).expect("array");
     assert!(!results.is_empty() && results.iter().all(|r| r["image_id"] == 4242));
     let other = dir.join("000000000139.png");
     std::fs::copy(root().join("tests/fixtures/parity/images/coffee.png"), &other).expect("copy");
-    let out = yolov3(&["detect", s(&other), "--device", "cpu", "--format", "coco", "--coco-annotations", s(&annotations)]);
+    let out =
+        yolov3(&["detect", s(&other), "--device", "cpu", "--format", "coco", "--coco-annotations", s(&annotations)]);
     assert_fails(&out, &["000000000139.png", "instances.json"]);
     // COCO-style file names are their own ids.
     let out = yolov3(&["detect", s(&other), "--device", "cpu", "--format", "coco"]);

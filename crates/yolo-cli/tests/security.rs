@@ -51,7 +51,10 @@ fn hostile_pickles_are_listed_refused_and_never_run() {
     assert_eq!(v["pickle"]["dangerous"][0], "posix.system", "{}", v["pickle"]);
     assert_eq!(v["pickle"]["runs_code"], true);
     let text = String::from_utf8_lossy(&yolov3(&["inspect", s(&evil)]).stdout).into_owned();
-    assert!(text.contains("runs code under torch.load(weights_only=False): YES") && text.contains("posix.system (1)"), "{text}");
+    assert!(
+        text.contains("runs code under torch.load(weights_only=False): YES") && text.contains("posix.system (1)"),
+        "{text}"
+    );
 
     let bpk = dir.join("evil.bpk");
     let out = yolov3(&["import", s(&evil), "-o", s(&bpk)]);

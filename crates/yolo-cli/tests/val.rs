@@ -57,14 +57,18 @@ fn val_reproduces_pycocotools_on_the_bundled_model() {
     let data = fixture("val/instances.json");
     let got = val(&["--data", s(&data)]);
     assert_matches(&got, &expected("instances.json:model"), "COCO layout, crowd region, polygon areas");
-    assert!(got["stats"][1].as_f64().is_some_and(|ap50| ap50 > 0.3), "the real model finds the labelled objects: {got}");
+    assert!(
+        got["stats"][1].as_f64().is_some_and(|ap50| ap50 > 0.3),
+        "the real model finds the labelled objects: {got}"
+    );
 }
 
 #[test]
 fn yolo_layout_gives_the_numbers_of_its_coco_twin() {
     let want = expected("instances_boxes.json:model");
     // YOLO categories are class indices; the COCO twin's are COCO ids.
-    let index = |coco: u64| yolo::coco::CATEGORY_IDS.iter().position(|&c| u64::from(c) == coco).expect("a COCO id") as u64;
+    let index =
+        |coco: u64| yolo::coco::CATEGORY_IDS.iter().position(|&c| u64::from(c) == coco).expect("a COCO id") as u64;
     assert_matches_as(&val(&["--data", s(&fixture("val/data.yaml"))]), &want, "YOLO data.yaml", index);
     assert_matches(&val(&["--data", s(&fixture("val/instances_boxes.json"))]), &want, "COCO, box areas");
 }
@@ -77,7 +81,8 @@ fn fixed_detection_sets_match_pycocotools() {
         assert_matches(&got, &expected(&format!("{gt}:fixed")), gt);
     }
     // pycocotools on the model's committed detections, through --results: the same figures.
-    let got = val(&["--data", s(&fixture("val/instances.json")), "--results", s(&fixture("val/detections_model.json"))]);
+    let got =
+        val(&["--data", s(&fixture("val/instances.json")), "--results", s(&fixture("val/detections_model.json"))]);
     assert_matches(&got, &expected("instances.json:model"), "model detections via --results");
 }
 
@@ -88,7 +93,8 @@ fn save_json_and_plots_are_written() {
     val(&["--data", s(&fixture("val/instances.json")), "--save-json", s(&json), "--plots", s(&plots)]);
     let saved: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&json).expect("saved")).expect("json");
     let committed: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixture("val/detections_model.json")).expect("fixture")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(fixture("val/detections_model.json")).expect("fixture"))
+            .expect("json");
     assert_eq!(saved.len(), committed.len(), "the same detections as `detect --format coco` made");
     for name in ["pr_curve.png", "confusion_matrix.png", "pr_18.png"] {
         let picture = image::open(plots.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -98,7 +98,11 @@ pub fn parse(path: &Path, text: &str, images: Option<&Path>) -> Result<Dataset, 
 /// `file_name` under the first root that has it (as given, then by its base name).
 fn locate(roots: &[PathBuf], file_name: &str) -> Option<PathBuf> {
     let base = Path::new(file_name).file_name().map(PathBuf::from);
-    roots.iter().flat_map(|r| [Some(r.join(file_name)), base.as_ref().map(|b| r.join(b))]).flatten().find(|p| p.is_file())
+    roots
+        .iter()
+        .flat_map(|r| [Some(r.join(file_name)), base.as_ref().map(|b| r.join(b))])
+        .flatten()
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -140,7 +144,8 @@ mod tests {
             "categories":[{"id":18,"name":"dog"}]}"#;
         let err = load(&write(&temp("img"), bad_image), None).expect_err("unknown image").to_string();
         assert!(err.contains("instances.json") && err.contains("annotation 3 names image 8"), "{err}");
-        let bad_cat = bad_image.replace("\"image_id\":8", "\"image_id\":7").replace("\"category_id\":18,", "\"category_id\":5,");
+        let bad_cat =
+            bad_image.replace("\"image_id\":8", "\"image_id\":7").replace("\"category_id\":18,", "\"category_id\":5,");
         let err = load(&write(&temp("cat"), &bad_cat), None).expect_err("unknown category").to_string();
         assert!(err.contains("annotation 3 names category 5"), "{err}");
         let missing = bad_image.replace("a.jpg", "missing.jpg");

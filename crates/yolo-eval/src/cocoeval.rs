@@ -81,14 +81,15 @@ struct Gt {
     crowd: bool,
 }
 
-/// `evaluateImg`'s output for one (category, area range, image).
+/// `evaluateImg`'s output for one (category, area range, image), as bit masks over the IoU
+/// thresholds (bit `t` for threshold `t`), so that `accumulate` reads one word per detection.
 #[derive(Debug, Clone)]
 struct EvalImg {
     dt_scores: Vec<f64>,
-    /// `[T][D]`: the matched ground truth's id, 0 when unmatched.
-    dt_matches: Vec<Vec<u64>>,
-    /// `[T][D]`.
-    dt_ignore: Vec<Vec<bool>>,
+    /// Matched at threshold `t` (to a ground truth whose id is not 0: pycocotools' `dtm == 0`).
+    dt_matched: Vec<u32>,
+    /// Ignored at threshold `t`.
+    dt_ignore: Vec<u32>,
     gt_ignore: Vec<bool>,
 }
 
@@ -167,7 +168,12 @@ pub fn evaluate(gt: &Dataset, results: &[DetectionResult]) -> Result<Evaluation,
 }
 
 /// [`evaluate`] with other parameters.
+///
+/// At most 32 IoU thresholds (COCO uses 10).
 pub fn evaluate_with(gt: &Dataset, results: &[DetectionResult], params: Params) -> Result<Evaluation, EvalError> {
+    if params.iou_thrs.len() > 32 {
+        return Err(EvalError::Results(format!("{} IoU thresholds: at most 32 are supported", params.iou_thrs.len())));
+    }
     let mut img_ids: Vec<u64> = gt.images.iter().map(|i| i.id).collect();
     img_ids.sort_unstable();
     img_ids.dedup();
@@ -210,12 +216,21 @@ pub fn evaluate_with(gt: &Dataset, results: &[DetectionResult], params: Params) 
     let (nk, na, ni) = (cat_ids.len(), params.area_rngs.len(), img_ids.len());
     let empty = Vec::new();
     let mut eval_imgs: Vec<Option<EvalImg>> = Vec::with_capacity(nk * na * ni);
+    // computeIoU, once per (image, category), in the ground truths' file order.
+    let mut ious: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+    for (&(i, k), d) in &dts {
+        if let Some(g) = gts.get(&(i, k)) {
+            ious.insert((i, k), d.iter().flat_map(|d| g.iter().map(move |g| iou(&d.bbox, &g.bbox, g.crowd))).collect());
+        }
+    }
+    let no_ious = Vec::new();
     for k in 0..nk {
         for area in &params.area_rngs {
             for i in 0..ni {
                 let g = gts.get(&(i, k)).unwrap_or(&empty);
                 let d = dts.get(&(i, k)).map_or(&[][..], Vec::as_slice);
-                eval_imgs.push(evaluate_img(g, d, *area, max_det, &params.iou_thrs));
+                let o = ious.get(&(i, k)).unwrap_or(&no_ious);
+                eval_imgs.push(evaluate_img(g, d, o, *area, max_det, &params.iou_thrs));
             }
         }
     }
@@ -224,8 +239,16 @@ pub fn evaluate_with(gt: &Dataset, results: &[DetectionResult], params: Params) 
     Ok(evaluation)
 }
 
-/// COCOeval.evaluateImg for one image, category and area range.
-fn evaluate_img(gt: &[Gt], dt: &[Dt], area: [f64; 2], max_det: usize, iou_thrs: &[f64]) -> Option<EvalImg> {
+/// COCOeval.evaluateImg for one image, category and area range; `ious[d * G + g]` in the
+/// ground truths' file order.
+fn evaluate_img(
+    gt: &[Gt],
+    dt: &[Dt],
+    ious: &[f64],
+    area: [f64; 2],
+    max_det: usize,
+    iou_thrs: &[f64],
+) -> Option<EvalImg> {
     if gt.is_empty() && dt.is_empty() {
         return None;
     }
@@ -233,15 +256,16 @@ fn evaluate_img(gt: &[Gt], dt: &[Dt], area: [f64; 2], max_det: usize, iou_thrs: 
     // Ground truths that count first (stable), ignored (crowd or out of range) after.
     let mut order: Vec<usize> = (0..gt.len()).collect();
     order.sort_by_key(|&g| gt[g].crowd || outside(gt[g].area));
+    let columns = gt.len();
     let gt: Vec<Gt> = order.iter().map(|&g| gt[g]).collect();
     let gt_ignore: Vec<bool> = gt.iter().map(|g| g.crowd || outside(g.area)).collect();
     let dt = &dt[..dt.len().min(max_det)];
-    let ious: Vec<Vec<f64>> = dt.iter().map(|d| gt.iter().map(|g| iou(&d.bbox, &g.bbox, g.crowd)).collect()).collect();
+    let iou_at = |d: usize, g: usize| ious[d * columns + order[g]];
 
-    let (nt, ng, nd) = (iou_thrs.len(), gt.len(), dt.len());
-    let mut gt_matched = vec![vec![0u64; ng]; nt];
-    let mut dt_matches = vec![vec![0u64; nd]; nt];
-    let mut dt_ignore = vec![vec![false; nd]; nt];
+    let (ng, nd) = (gt.len(), dt.len());
+    let mut gt_matched = vec![false; iou_thrs.len() * ng];
+    let mut dt_matched = vec![0u32; nd];
+    let mut dt_ignore = vec![0u32; nd];
     if ng > 0 {
         for (t, &threshold) in iou_thrs.iter().enumerate() {
             for (di, d) in dt.iter().enumerate() {
@@ -249,7 +273,7 @@ fn evaluate_img(gt: &[Gt], dt: &[Dt], area: [f64; 2], max_det: usize, iou_thrs: 
                 let mut m: Option<usize> = None;
                 for gi in 0..ng {
                     // Already matched, and not a crowd region (those take any number).
-                    if gt_matched[t][gi] > 0 && !gt[gi].crowd {
+                    if gt_matched[t * ng + gi] && !gt[gi].crowd {
                         continue;
                     }
                     // Matched to a ground truth that counts: ignored ones (sorted last) cannot
@@ -257,29 +281,34 @@ fn evaluate_img(gt: &[Gt], dt: &[Dt], area: [f64; 2], max_det: usize, iou_thrs: 
                     if m.is_some_and(|m| !gt_ignore[m]) && gt_ignore[gi] {
                         break;
                     }
-                    if ious[di][gi] < best {
+                    let value = iou_at(di, gi);
+                    if value < best {
                         continue;
                     }
-                    best = ious[di][gi];
+                    best = value;
                     m = Some(gi);
                 }
                 if let Some(m) = m {
-                    dt_ignore[t][di] = gt_ignore[m];
-                    dt_matches[t][di] = gt[m].id;
-                    gt_matched[t][m] = d.id;
+                    if gt_ignore[m] {
+                        dt_ignore[di] |= 1 << t;
+                    }
+                    if gt[m].id != 0 {
+                        dt_matched[di] |= 1 << t;
+                    }
+                    // gtm records the detection's id, which is never 0.
+                    gt_matched[t * ng + m] = d.id != 0;
                 }
             }
         }
     }
     // Unmatched detections outside the area range are ignored too.
-    for t in 0..nt {
-        for (di, d) in dt.iter().enumerate() {
-            if dt_matches[t][di] == 0 && outside(d.area) {
-                dt_ignore[t][di] = true;
-            }
+    let all = if iou_thrs.len() >= 32 { u32::MAX } else { (1u32 << iou_thrs.len()) - 1 };
+    for (di, d) in dt.iter().enumerate() {
+        if outside(d.area) {
+            dt_ignore[di] |= all & !dt_matched[di];
         }
     }
-    Some(EvalImg { dt_scores: dt.iter().map(|d| d.score).collect(), dt_matches, dt_ignore, gt_ignore })
+    Some(EvalImg { dt_scores: dt.iter().map(|d| d.score).collect(), dt_matched, dt_ignore, gt_ignore })
 }
 
 /// COCOeval.accumulate.
@@ -289,44 +318,60 @@ fn accumulate(eval_imgs: &[Option<EvalImg>], params: Params, cat_ids: Vec<u64>, 
     let mut recall = vec![-1.0; nt * nk * na * nm];
     let mut matches_at_50 = vec![(Vec::new(), 0); nk];
     for k in 0..nk {
+        // The images with anything to evaluate and their detections are the same in every area
+        // range (only the masks differ), so the detections are sorted once per category: by
+        // descending score, stable over (image, rank). Capping at a smaller maxDets keeps the
+        // order of what remains, as a fresh stable sort of the capped lists would.
+        let area_all = &eval_imgs[k * na * ni..(k * na + 1) * ni];
+        let present: Vec<usize> = (0..ni).filter(|&i| area_all[i].is_some()).collect();
+        let mut order: Vec<(f64, usize, usize)> = Vec::new();
+        for (e, &i) in present.iter().enumerate() {
+            if let Some(img) = &area_all[i] {
+                order.extend(img.dt_scores.iter().enumerate().map(|(d, &score)| (score, e, d)));
+            }
+        }
+        order.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap_or(std::cmp::Ordering::Equal));
         for a in 0..na {
-            let images: Vec<&EvalImg> = eval_imgs[(k * na + a) * ni..(k * na + a + 1) * ni].iter().flatten().collect();
+            let images: Vec<&EvalImg> =
+                present.iter().filter_map(|&i| eval_imgs[(k * na + a) * ni + i].as_ref()).collect();
+            // Whether an image has anything to evaluate does not depend on the area range.
+            debug_assert_eq!(images.len(), present.len());
             if images.is_empty() {
                 continue;
             }
+            let npig = images.iter().flat_map(|e| &e.gt_ignore).filter(|&&ig| !ig).count();
+            if npig == 0 {
+                continue;
+            }
             for (m, &max_det) in params.max_dets.iter().enumerate() {
-                // Detections of every image (each capped at max_det), by descending score, stable.
-                let mut dets: Vec<(f64, usize, usize)> = Vec::new();
-                for (e, img) in images.iter().enumerate() {
-                    dets.extend(img.dt_scores.iter().take(max_det).enumerate().map(|(d, &s)| (s, e, d)));
-                }
-                dets.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap_or(std::cmp::Ordering::Equal));
-                let npig = images.iter().flat_map(|e| &e.gt_ignore).filter(|&&ig| !ig).count();
-                if npig == 0 {
-                    continue;
-                }
+                // Each image's best max_det detections in the category's order, with their match
+                // and ignore masks gathered once.
+                let dets: Vec<(f64, u32, u32)> = order
+                    .iter()
+                    .filter(|&&(_, _, d)| d < max_det)
+                    .map(|&(score, e, d)| (score, images[e].dt_matched[d], images[e].dt_ignore[d]))
+                    .collect();
+                let mut rc = Vec::with_capacity(dets.len());
+                let mut pr = Vec::with_capacity(dets.len());
                 for t in 0..nt {
+                    let bit = 1u32 << t;
                     let (mut tp, mut fp) = (0.0f64, 0.0f64);
-                    let mut rc = Vec::with_capacity(dets.len());
-                    let mut pr = Vec::with_capacity(dets.len());
-                    let mut flags = Vec::new();
-                    for &(score, e, d) in &dets {
-                        let (matched, ignored) = (images[e].dt_matches[t][d] != 0, images[e].dt_ignore[t][d]);
-                        if !ignored {
-                            if matched {
+                    rc.clear();
+                    pr.clear();
+                    for &(_, matched, ignored) in &dets {
+                        if ignored & bit == 0 {
+                            if matched & bit != 0 {
                                 tp += 1.0;
                             } else {
                                 fp += 1.0;
                             }
                         }
-                        if t == 0 && a == 0 && m == 2 && !ignored {
-                            flags.push((score, matched));
-                        }
                         rc.push(tp / npig as f64);
                         pr.push(tp / (fp + tp + f64::EPSILON));
                     }
                     if t == 0 && a == 0 && m == 2 {
-                        matches_at_50[k] = (flags, npig);
+                        let kept = dets.iter().filter(|d| d.2 & bit == 0);
+                        matches_at_50[k] = (kept.map(|d| (d.0, d.1 & bit != 0)).collect(), npig);
                     }
                     recall[((t * nk + k) * na + a) * nm + m] = rc.last().copied().unwrap_or(0.0);
                     // Precision made monotone from the right, then sampled at each recall threshold.
@@ -337,10 +382,8 @@ fn accumulate(eval_imgs: &[Option<EvalImg>], params: Params, cat_ids: Vec<u64>, 
                     }
                     for (r, &threshold) in params.rec_thrs.iter().enumerate() {
                         let at = rc.partition_point(|&v| v < threshold); // searchsorted, side='left'
-                        let q = match pr.get(at) {
-                            Some(&p) => p,
-                            None => 0.0, // pycocotools stops at the first index out of range
-                        };
+                                                                         // pycocotools stops at the first index out of range: the rest stays 0.
+                        let q = pr.get(at).copied().unwrap_or(0.0);
                         precision[(((t * nr + r) * nk + k) * na + a) * nm + m] = q;
                     }
                 }

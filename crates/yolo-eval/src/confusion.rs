@@ -96,9 +96,9 @@ mod tests {
         };
         let r = |category_id, bbox, score| DetectionResult { image_id: 1, category_id, bbox, score };
         let results = [
-            r(2, [0.0, 0.0, 10.0, 10.0], 0.9),   // on the class-1 object, called class 2
-            r(1, [0.0, 0.0, 10.0, 9.0], 0.8),    // a second one there: background
-            r(1, [80.0, 80.0, 5.0, 5.0], 0.1),   // below conf: left out
+            r(2, [0.0, 0.0, 10.0, 10.0], 0.9), // on the class-1 object, called class 2
+            r(1, [0.0, 0.0, 10.0, 9.0], 0.8),  // a second one there: background
+            r(1, [80.0, 80.0, 5.0, 5.0], 0.1), // below conf: left out
         ];
         let m = confusion(&gt, &results, 0.25, 0.45);
         assert_eq!(m.counts, vec![vec![0, 0, 1], vec![1, 0, 0], vec![0, 1, 0]]);

@@ -39,17 +39,31 @@ pub struct Report {
 /// Score thresholds tried for the best F1: 0, 0.001, ..., 1 (as ultralytics samples them).
 const THRESHOLDS: usize = 1001;
 
-/// Precision and recall of one category when detections below `threshold` are dropped.
-fn operating_point(matches: &[(f64, bool)], npig: usize, threshold: f64) -> (f64, f64) {
+/// Precision and recall of one category when detections below `threshold` are dropped;
+/// `cum_tp[i]` is the number of true positives among the first `i` matches.
+fn operating_point(matches: &[(f64, bool)], cum_tp: &[usize], npig: usize, threshold: f64) -> (f64, f64) {
     let kept = matches.partition_point(|&(s, _)| s >= threshold);
-    let tp = matches[..kept].iter().filter(|m| m.1).count() as f64;
+    let tp = cum_tp[kept] as f64;
     let precision = if kept == 0 { 0.0 } else { tp / kept as f64 };
     let recall = if npig == 0 { 0.0 } else { tp / npig as f64 };
     (precision, recall)
 }
 
+fn cumulative_tp(matches: &[(f64, bool)]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(matches.iter().scan(0, |tp, m| {
+            *tp += usize::from(m.1);
+            Some(*tp)
+        }))
+        .collect()
+}
+
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
+    if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    }
 }
 
 /// Builds the report from an evaluation of `gt`.
@@ -57,6 +71,7 @@ pub fn report(e: &Evaluation, gt: &Dataset) -> Report {
     let names = gt.category_names();
     let instances = gt.instances_per_category();
     let with_gt: Vec<usize> = (0..e.cat_ids.len()).filter(|&k| e.matches_at_50[k].1 > 0).collect();
+    let cum: Vec<Vec<usize>> = e.matches_at_50.iter().map(|(m, _)| cumulative_tp(m)).collect();
     let mut best = BestF1 { threshold: 0.0, precision: 0.0, recall: 0.0, f1: -1.0 };
     for i in 0..THRESHOLDS {
         let threshold = i as f64 / (THRESHOLDS - 1) as f64;
@@ -65,7 +80,7 @@ pub fn report(e: &Evaluation, gt: &Dataset) -> Report {
         }
         let (mut p, mut r, mut f) = (0.0, 0.0, 0.0);
         for &k in &with_gt {
-            let (pk, rk) = operating_point(&e.matches_at_50[k].0, e.matches_at_50[k].1, threshold);
+            let (pk, rk) = operating_point(&e.matches_at_50[k].0, &cum[k], e.matches_at_50[k].1, threshold);
             p += pk;
             r += rk;
             f += f1(pk, rk);
@@ -82,7 +97,7 @@ pub fn report(e: &Evaluation, gt: &Dataset) -> Report {
         .enumerate()
         .map(|(k, &id)| {
             let (matches, npig) = &e.matches_at_50[k];
-            let (precision, recall) = operating_point(matches, *npig, best.threshold);
+            let (precision, recall) = operating_point(matches, &cum[k], *npig, best.threshold);
             ClassReport {
                 category_id: id,
                 name: names.get(&id).copied().unwrap_or("").to_string(),
@@ -124,9 +139,11 @@ mod tests {
     #[test]
     fn operating_points_count_what_is_kept() {
         let m = [(0.9, true), (0.8, false), (0.5, true), (0.1, false)];
-        assert_eq!(operating_point(&m, 4, 0.85), (1.0, 0.25));
-        assert_eq!(operating_point(&m, 4, 0.5), (2.0 / 3.0, 0.5));
-        assert_eq!(operating_point(&m, 4, 0.95), (0.0, 0.0));
+        let cum = cumulative_tp(&m);
+        assert_eq!(cum, vec![0, 1, 1, 2, 2]);
+        assert_eq!(operating_point(&m, &cum, 4, 0.85), (1.0, 0.25));
+        assert_eq!(operating_point(&m, &cum, 4, 0.5), (2.0 / 3.0, 0.5));
+        assert_eq!(operating_point(&m, &cum, 4, 0.95), (0.0, 0.0));
         assert!((f1(2.0 / 3.0, 0.5) - 4.0 / 7.0).abs() < 1e-12);
     }
 }

@@ -79,7 +79,10 @@ pub fn layout(data: &Path) -> Result<Layout, EvalError> {
                 images.push(root.join(line.trim_start_matches("./")));
             }
         } else {
-            return Err(EvalError::invalid(source, format!("`val: {split}` is neither a folder nor a .txt list under {}", root.display())));
+            return Err(EvalError::invalid(
+                source,
+                format!("`val: {split}` is neither a folder nor a .txt list under {}", root.display()),
+            ));
         }
     }
     let names = match yaml.names {
@@ -100,7 +103,12 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| EvalError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     if found.is_empty() {
         return Err(EvalError::invalid(dir.display().to_string(), "holds no .jpg, .jpeg or .png images"));
@@ -122,14 +130,13 @@ pub fn label_path(image: &Path) -> PathBuf {
     path
 }
 
+/// Reads an image's width and height (from its header), or says why it cannot.
+pub type ImageSize<'a> = &'a dyn Fn(&Path) -> Result<(u32, u32), String>;
+
 /// Reads every image's labels into a [`Dataset`]: image ids 1, 2, ... in list order, category
 /// ids the class indices, areas the box areas, no crowd regions. `size` gives an image's width
 /// and height (from its header).
-pub fn load(
-    layout: &Layout,
-    names: &[String],
-    size: &dyn Fn(&Path) -> Result<(u32, u32), String>,
-) -> Result<Dataset, EvalError> {
+pub fn load(layout: &Layout, names: &[String], size: ImageSize<'_>) -> Result<Dataset, EvalError> {
     let mut images = Vec::with_capacity(layout.images.len());
     let mut annotations = Vec::new();
     for (index, path) in layout.images.iter().enumerate() {
@@ -175,7 +182,8 @@ fn parse_line(path: &Path, line: usize, text: &str, classes: usize) -> Result<Op
     if fields.len() != 5 && !polygon {
         return Err(fail(format!("expected `class cx cy w h`, found {} value(s)", fields.len())));
     }
-    let class: usize = fields[0].parse().map_err(|_| fail(format!("class `{}` is not a non-negative integer", fields[0])))?;
+    let class: usize =
+        fields[0].parse().map_err(|_| fail(format!("class `{}` is not a non-negative integer", fields[0])))?;
     if class >= classes {
         return Err(fail(format!("class {class} is out of range: the dataset has {classes} classes")));
     }
@@ -189,8 +197,10 @@ fn parse_line(path: &Path, line: usize, text: &str, classes: usize) -> Result<Op
     }
     let bbox = if polygon {
         let (xs, ys): (Vec<f64>, Vec<f64>) = values.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
-        let (x1, x2) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-        let (y1, y2) = (ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        let (x1, x2) =
+            (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        let (y1, y2) =
+            (ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
         [(x1 + x2) / 2.0, (y1 + y2) / 2.0, x2 - x1, y2 - y1]
     } else {
         [values[0], values[1], values[2], values[3]]

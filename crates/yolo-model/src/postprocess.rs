@@ -63,7 +63,8 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
             }
         }
     }
-    candidates.sort_by(|(ia, a), (ib, b)| b.score.total_cmp(&a.score).then(ia.cmp(ib)).then(a.class_id.cmp(&b.class_id)));
+    candidates
+        .sort_by(|(ia, a), (ib, b)| b.score.total_cmp(&a.score).then(ia.cmp(ib)).then(a.class_id.cmp(&b.class_id)));
     let mut kept: Vec<Detection> = Vec::new();
     // Kept boxes by NMS group (the class, or one group when agnostic).
     let mut groups: Vec<Vec<BBox>> = vec![Vec::new(); if config.agnostic { 1 } else { classes.max(1) }];

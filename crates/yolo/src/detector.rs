@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
 use yolo_model::{PostprocessConfig, Yolo};
 
-use crate::batch::{Frame, Preprocess, Prepared};
+use crate::batch::{Frame, Prepared, Preprocess};
 use crate::detection::Detection;
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
@@ -165,14 +165,18 @@ impl DetectorBuilder {
     pub fn build(self) -> Result<Detector> {
         self.check_ranges()?;
         let selected = device::select(self.device)?;
-        let loaded =
-            weights::load_with(self.weights.as_deref(), self.cfg.as_deref(), &selected.device, self.ignore_pickle_code)?
-                .for_inference();
+        let loaded = weights::load_with(
+            self.weights.as_deref(),
+            self.cfg.as_deref(),
+            &selected.device,
+            self.ignore_pickle_code,
+        )?
+        .for_inference();
         let spec = &loaded.model.config().spec;
-        loaded.model.check_input([1, spec.channels, self.size, self.size]).map_err(|source| Error::InputSize {
-            size: self.size,
-            source,
-        })?;
+        loaded
+            .model
+            .check_input([1, spec.channels, self.size, self.size])
+            .map_err(|source| Error::InputSize { size: self.size, source })?;
         let classes = spec.classes();
         let names = match self.names {
             None => names::load(None, classes)?,

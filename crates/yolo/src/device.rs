@@ -55,10 +55,8 @@ pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
         DeviceChoice::Ndarray => ndarray(),
         DeviceChoice::Wgpu => wgpu(),
         DeviceChoice::Auto => match adapters().into_iter().find(|a| a.kind != AdapterKind::Software) {
-            Some(adapter) => wgpu().map(|s| SelectedDevice {
-                reason: Some(format!("hardware GPU found: {}", adapter.describe())),
-                ..s
-            }),
+            Some(adapter) => wgpu()
+                .map(|s| SelectedDevice { reason: Some(format!("hardware GPU found: {}", adapter.describe())), ..s }),
             None => Ok(cpu(Some(auto_cpu_reason()))),
         },
     }

@@ -11,7 +11,9 @@
 pub enum JpegDefect {
     #[error("the file ends inside a marker segment at byte {offset}")]
     CutInSegment { offset: usize },
-    #[error("the file ends inside the image data (a scan started at byte {scan_start} and never finished): it is truncated")]
+    #[error(
+        "the file ends inside the image data (a scan started at byte {scan_start} and never finished): it is truncated"
+    )]
     CutInScan { scan_start: usize },
     #[error("no SOI marker at the start")]
     NoStart,
@@ -41,8 +43,8 @@ pub fn check_complete(bytes: &[u8]) -> Result<(), JpegDefect> {
         };
         at += 1;
         match marker {
-            0xD9 => return Ok(()),                // EOI
-            0x01 | 0xD0..=0xD7 => continue,       // TEM, RSTn: no length
+            0xD9 => return Ok(()),          // EOI
+            0x01 | 0xD0..=0xD7 => continue, // TEM, RSTn: no length
             0x00 => return Err(JpegDefect::BadMarker { offset: at - 1 }),
             _ => {}
         }

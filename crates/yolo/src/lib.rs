@@ -52,13 +52,13 @@ pub mod preprocess;
 pub mod stream;
 pub mod weights;
 
-pub use batch::{Frame, Preprocess, Prepared};
+pub use batch::{Frame, Prepared, Preprocess};
 pub use detection::{BBox, Detection};
 pub use detector::{Detector, DetectorBuilder, DetectorInfo};
 pub use device::{DeviceChoice, SelectedDevice};
 pub use error::{Error, Result};
+/// The image crate this API takes (`DynamicImage`), re-exported so versions cannot differ.
+pub use image;
 pub use preprocess::Resize;
 pub use stream::{DetectFiles, FileResult};
 pub use weights::Format;
-/// The image crate this API takes (`DynamicImage`), re-exported so versions cannot differ.
-pub use image;

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use image::DynamicImage;
 
-use crate::batch::{Frame, Preprocess, Prepared};
+use crate::batch::{Frame, Prepared, Preprocess};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::image_io;

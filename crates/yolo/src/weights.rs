@@ -83,7 +83,12 @@ pub fn load(weights: Option<&Path>, cfg: Option<&Path>, device: &Device) -> Resu
 
 /// [`load`], optionally loading the tensors of a checkpoint whose pickle names dangerous code
 /// (nothing in it is executed either way).
-pub fn load_with(weights: Option<&Path>, cfg: Option<&Path>, device: &Device, ignore_pickle_code: bool) -> Result<LoadedModel> {
+pub fn load_with(
+    weights: Option<&Path>,
+    cfg: Option<&Path>,
+    device: &Device,
+    ignore_pickle_code: bool,
+) -> Result<LoadedModel> {
     let cfg_config = cfg.map(read_cfg).transpose()?;
     let Some(path) = weights else {
         return load_darknet("bundled yolov3-tiny.weights", BUNDLED_TINY, cfg_config, device);

@@ -5,7 +5,13 @@ use crate::dataset::{Annotation, Category, ImageInfo};
 
 fn dataset(annotations: Vec<Annotation>, categories: &[u64]) -> Dataset {
     let images = (1..=3)
-        .map(|id| ImageInfo { id, file_name: format!("{id}.jpg"), path: format!("{id}.jpg").into(), width: 640, height: 480 })
+        .map(|id| ImageInfo {
+            id,
+            file_name: format!("{id}.jpg"),
+            path: format!("{id}.jpg").into(),
+            width: 640,
+            height: 480,
+        })
         .collect();
     let categories = categories.iter().map(|&id| Category { id, name: format!("c{id}") }).collect();
     Dataset { images, annotations, categories, source: "test".into() }
@@ -44,7 +50,10 @@ fn linspace_matches_numpy() {
     // numpy 2.4's values (printed by the fixture's venv), used as they are in the matching.
     assert_eq!(p.iou_thrs, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95]);
     assert_eq!(p.rec_thrs[100], 1.0);
-    assert_eq!((p.rec_thrs[35], p.rec_thrs[57], p.rec_thrs[95]), (0.35000000000000003, 0.5700000000000001, 0.9500000000000001));
+    assert_eq!(
+        (p.rec_thrs[35], p.rec_thrs[57], p.rec_thrs[95]),
+        (0.35000000000000003, 0.5700000000000001, 0.9500000000000001)
+    );
 }
 
 #[test]
@@ -78,8 +87,9 @@ fn detections_on_crowd_regions_are_ignored() {
     let e = evaluate(&plain, &results).expect("evaluates");
     assert!(e.stats[1] < 0.5, "{:?}", e.stats);
     // Several detections may match one crowd region.
-    let e = evaluate(&with_crowd, &[dt(1, 1, inside, 0.9), dt(1, 1, [50.0, 50.0, 40.0, 40.0], 0.85), dt(1, 1, FAR, 0.8)])
-        .expect("evaluates");
+    let e =
+        evaluate(&with_crowd, &[dt(1, 1, inside, 0.9), dt(1, 1, [50.0, 50.0, 40.0, 40.0], 0.85), dt(1, 1, FAR, 0.8)])
+            .expect("evaluates");
     assert!(close(e.stats[0], ONE), "{:?}", e.stats);
 }
 

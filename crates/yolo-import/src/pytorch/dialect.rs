@@ -172,7 +172,6 @@ static MMDET: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
-
 impl Dialect {
     pub const ALL: [Dialect; 5] =
         [Dialect::Pytorchyolo, Dialect::UltralyticsArchive, Dialect::Yolov5, Dialect::Mmdet, Dialect::Native];

@@ -74,16 +74,68 @@ impl PickleScan {
 /// Modules (and their submodules) whose globals execute code or reach the outside world;
 /// picklescan's list, trimmed to what exists in CPython and common packages.
 const DANGEROUS_MODULES: &[&str] = &[
-    "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "runpy", "pty", "webbrowser", "pickle", "_pickle",
-    "dill", "importlib", "ctypes", "code", "codeop", "commands", "pip", "httplib", "http", "urllib", "requests",
-    "aiohttp", "ssl", "asyncio", "multiprocessing", "threading", "signal", "platform", "pydoc", "timeit", "bdb",
-    "pdb", "torch._dynamo", "torch.hub", "torch.jit", "numpy.testing", "marshal",
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "sys",
+    "socket",
+    "shutil",
+    "runpy",
+    "pty",
+    "webbrowser",
+    "pickle",
+    "_pickle",
+    "dill",
+    "importlib",
+    "ctypes",
+    "code",
+    "codeop",
+    "commands",
+    "pip",
+    "httplib",
+    "http",
+    "urllib",
+    "requests",
+    "aiohttp",
+    "ssl",
+    "asyncio",
+    "multiprocessing",
+    "threading",
+    "signal",
+    "platform",
+    "pydoc",
+    "timeit",
+    "bdb",
+    "pdb",
+    "torch._dynamo",
+    "torch.hub",
+    "torch.jit",
+    "numpy.testing",
+    "marshal",
 ];
 
 /// Builtins that execute code or open files.
-const DANGEROUS_BUILTINS: &[&str] =
-    &["eval", "exec", "execfile", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals",
-      "locals", "vars", "input", "breakpoint", "apply", "file", "memoryview", "help"];
+const DANGEROUS_BUILTINS: &[&str] = &[
+    "eval",
+    "exec",
+    "execfile",
+    "compile",
+    "open",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "vars",
+    "input",
+    "breakpoint",
+    "apply",
+    "file",
+    "memoryview",
+    "help",
+];
 
 /// `torch.load(weights_only=True)`'s default allowlist (torch/_weights_only_unpickler.py).
 fn is_safe(module: &str, name: &str) -> bool {
@@ -91,10 +143,18 @@ fn is_safe(module: &str, name: &str) -> bool {
         "collections" => name == "OrderedDict",
         "torch._utils" => matches!(
             name,
-            "_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3" | "_rebuild_parameter"
-                | "_rebuild_parameter_with_state" | "_rebuild_sparse_tensor" | "_rebuild_meta_tensor_no_storage"
-                | "_rebuild_nested_tensor" | "_rebuild_wrapper_subclass" | "_rebuild_device_tensor_from_cpu_tensor"
-                | "_rebuild_device_tensor_from_numpy" | "_rebuild_qtensor"
+            "_rebuild_tensor"
+                | "_rebuild_tensor_v2"
+                | "_rebuild_tensor_v3"
+                | "_rebuild_parameter"
+                | "_rebuild_parameter_with_state"
+                | "_rebuild_sparse_tensor"
+                | "_rebuild_meta_tensor_no_storage"
+                | "_rebuild_nested_tensor"
+                | "_rebuild_wrapper_subclass"
+                | "_rebuild_device_tensor_from_cpu_tensor"
+                | "_rebuild_device_tensor_from_numpy"
+                | "_rebuild_qtensor"
         ),
         "torch._tensor" => name == "_rebuild_from_type_v2",
         "torch" => {
@@ -105,7 +165,23 @@ fn is_safe(module: &str, name: &str) -> bool {
         "torch.storage" => matches!(name, "UntypedStorage" | "TypedStorage" | "_load_from_bytes"),
         "torch.nn.parameter" => name == "Parameter",
         "torch.serialization" => name == "_get_layout",
-        "builtins" => matches!(name, "set" | "frozenset" | "complex" | "bytearray" | "slice" | "range" | "bool" | "int" | "float" | "str" | "tuple" | "list" | "dict" | "bytes"),
+        "builtins" => matches!(
+            name,
+            "set"
+                | "frozenset"
+                | "complex"
+                | "bytearray"
+                | "slice"
+                | "range"
+                | "bool"
+                | "int"
+                | "float"
+                | "str"
+                | "tuple"
+                | "list"
+                | "dict"
+                | "bytes"
+        ),
         "_codecs" => name == "encode",
         _ => false,
     }
@@ -114,10 +190,36 @@ fn is_safe(module: &str, name: &str) -> bool {
 fn is_dtype(name: &str) -> bool {
     matches!(
         name,
-        "float32" | "float" | "float64" | "double" | "float16" | "half" | "bfloat16" | "int8" | "uint8" | "int16"
-            | "short" | "int32" | "int" | "int64" | "long" | "bool" | "complex64" | "complex128" | "cfloat" | "cdouble"
-            | "float8_e4m3fn" | "float8_e5m2" | "uint16" | "uint32" | "uint64" | "contiguous_format"
-            | "channels_last" | "preserve_format" | "strided" | "sparse_coo"
+        "float32"
+            | "float"
+            | "float64"
+            | "double"
+            | "float16"
+            | "half"
+            | "bfloat16"
+            | "int8"
+            | "uint8"
+            | "int16"
+            | "short"
+            | "int32"
+            | "int"
+            | "int64"
+            | "long"
+            | "bool"
+            | "complex64"
+            | "complex128"
+            | "cfloat"
+            | "cdouble"
+            | "float8_e4m3fn"
+            | "float8_e5m2"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "contiguous_format"
+            | "channels_last"
+            | "preserve_format"
+            | "strided"
+            | "sparse_coo"
     )
 }
 
@@ -173,7 +275,8 @@ pub fn scan_file(path: &Path) -> std::io::Result<PickleScan> {
 
 /// Scans up to `pickles` consecutive pickles in `bytes`.
 pub fn scan(bytes: &[u8], pickles: usize) -> PickleScan {
-    let mut walker = Walker { bytes, at: 0, strings: Vec::new(), memo: BTreeMap::new(), found: BTreeMap::new(), calls: 0 };
+    let mut walker =
+        Walker { bytes, at: 0, strings: Vec::new(), memo: BTreeMap::new(), found: BTreeMap::new(), calls: 0 };
     let mut incomplete = None;
     for _ in 0..pickles {
         if walker.at >= bytes.len() {
@@ -221,7 +324,8 @@ impl Walker<'_> {
 
     fn line(&mut self) -> Result<String, String> {
         let rest = &self.bytes[self.at..];
-        let len = rest.iter().position(|&b| b == b'\n').ok_or_else(|| format!("unterminated line at byte {}", self.at))?;
+        let len =
+            rest.iter().position(|&b| b == b'\n').ok_or_else(|| format!("unterminated line at byte {}", self.at))?;
         let text = String::from_utf8_lossy(&rest[..len]).into_owned();
         self.at += len + 1;
         Ok(text)

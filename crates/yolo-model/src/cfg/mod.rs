@@ -232,7 +232,11 @@ impl<'a> Builder<'a> {
         }
         let keys = Keys { source: self.source, section: net };
         keys.check_known(&["width", "height", "channels"], NET_TRAINING_KEYS)?;
-        Ok([keys.positive("width", Some(416))?, keys.positive("height", Some(416))?, keys.positive("channels", Some(3))?])
+        Ok([
+            keys.positive("width", Some(416))?,
+            keys.positive("height", Some(416))?,
+            keys.positive("channels", Some(3))?,
+        ])
     }
 
     /// One layer section given its input's channels and downsampling factor: the layer, its
@@ -288,7 +292,13 @@ impl<'a> Builder<'a> {
     }
 
     /// `[shortcut]`: a linear residual add from one earlier layer of the same shape.
-    fn shortcut(&self, keys: &Keys<'_>, index: usize, in_c: usize, in_f: (usize, usize)) -> Result<LayerSpec, CfgError> {
+    fn shortcut(
+        &self,
+        keys: &Keys<'_>,
+        index: usize,
+        in_c: usize,
+        in_f: (usize, usize),
+    ) -> Result<LayerSpec, CfgError> {
         keys.check_known(&["from", "activation"], &[])?;
         if let Some(e) = keys.entry("activation") {
             if e.value != "linear" {

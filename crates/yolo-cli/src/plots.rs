@@ -118,11 +118,8 @@ fn pr_chart<'a>(
     Ok(())
 }
 
-fn confusion_chart<'a>(
-    root: &Area<'a>,
-    m: &ConfusionMatrix,
-    names: &[String],
-) -> Result<(), Box<dyn std::error::Error>> {
+fn confusion_chart(root: &Area<'_>, m: &ConfusionMatrix, names: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
     root.fill(&WHITE)?;
     let n = m.cat_ids.len() + 1;
     let label =
@@ -133,7 +130,16 @@ fn confusion_chart<'a>(
         .margin(12)
         .x_label_area_size(110)
         .y_label_area_size(110)
-        .build_cartesian_2d(0..n as i32, 0..n as i32)?;
+        .build_cartesian_2d((0..n as i32).into_segmented(), (0..n as i32).into_segmented())?;
+    // Rows: predicted class top to bottom; columns: true class left to right.
+    let row_label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(y) => label(n - 1 - *y as usize),
+        _ => String::new(),
+    };
+    let column_label = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(x) => label(*x as usize),
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -141,21 +147,26 @@ fn confusion_chart<'a>(
         .y_labels(n)
         .x_desc("true")
         .y_desc("predicted")
-        .x_label_formatter(&|x| label(*x as usize))
-        .y_label_formatter(&|y| label(n - 1 - *y as usize))
+        .x_label_formatter(&column_label)
+        .y_label_formatter(&row_label)
         .x_label_style(("sans-serif", 12).into_font().transform(FontTransform::Rotate90))
         .y_label_style(("sans-serif", 12))
         .draw()?;
-    let cells = (0..n).flat_map(|p| (0..n).map(move |t| (p, t)));
-    chart.draw_series(cells.clone().map(|(p, t)| {
+    let cells: Vec<(usize, usize)> = (0..n).flat_map(|p| (0..n).map(move |t| (p, t))).collect();
+    chart.draw_series(cells.iter().map(|&(p, t)| {
         let v = m.counts[p][t] as f64 / max;
-        let shade = (255.0 * (1.0 - 0.85 * v)) as u8;
+        let shade = (255.0 * (1.0 - 0.8 * v)) as u8;
         let (x, y) = (t as i32, (n - 1 - p) as i32);
-        Rectangle::new([(x, y), (x + 1, y + 1)], RGBColor(shade, shade, 255).filled())
+        let corners = [
+            (SegmentValue::Exact(x), SegmentValue::Exact(y + 1)),
+            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y)),
+        ];
+        Rectangle::new(corners, RGBColor(shade, shade, 255).filled())
     }))?;
-    chart.draw_series(cells.filter(|&(p, t)| m.counts[p][t] > 0).map(|(p, t)| {
-        let (x, y) = (t as i32, (n - 1 - p) as i32);
-        Text::new(m.counts[p][t].to_string(), (x, y + 1), ("sans-serif", 12))
+    let centred = ("sans-serif", 13).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+    chart.draw_series(cells.iter().filter(|&&(p, t)| m.counts[p][t] > 0).map(|&(p, t)| {
+        let at = (SegmentValue::CenterOf(t as i32), SegmentValue::CenterOf((n - 1 - p) as i32));
+        Text::new(m.counts[p][t].to_string(), at, centred.clone())
     }))?;
     Ok(())
 }

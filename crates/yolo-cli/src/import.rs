@@ -24,6 +24,7 @@ pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
     let spec = &model.config().spec;
     let size = spec.max_stride; // the smallest valid input: one cell on the coarsest head
     let dims = [1, spec.channels, size, size];
+    model.check_input(dims)?;
     let out = model.forward(Tensor::<4>::random(dims, Distribution::Uniform(0.0, 1.0), device));
     let got = out.dims();
     let expected = [1, spec.rows_for(size, size), 5 + spec.classes()];

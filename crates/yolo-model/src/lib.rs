@@ -19,6 +19,7 @@ pub mod fold;
 pub mod network;
 pub mod ops;
 pub mod postprocess;
+pub mod shapes;
 
 pub use config::{Arch, DecodeStyle, Numerics, PadFill, YoloConfig};
 pub use network::{InputError, Yolo};

@@ -35,6 +35,8 @@ pub enum InputError {
     Channels { expected: usize, found: usize },
     #[error("input size {height}x{width} is not a positive multiple of {stride}, the network's largest stride")]
     Size { height: usize, width: usize, stride: usize },
+    #[error("at input size {height}x{width}, layer {layer} {reason}")]
+    Layer { height: usize, width: usize, layer: usize, reason: String },
 }
 
 impl Yolo {
@@ -100,7 +102,13 @@ impl Yolo {
         if h == 0 || w == 0 || h % stride != 0 || w % stride != 0 {
             return Err(InputError::Size { height: h, width: w, stride });
         }
-        Ok(())
+        // Strides fit; unpadded windows and the maps joined by shortcuts and routes must too.
+        crate::shapes::map_sizes(spec, h, w).map(|_| ()).map_err(|(layer, reason)| InputError::Layer {
+            height: h,
+            width: w,
+            layer,
+            reason,
+        })
     }
 
     /// The raw output maps of the `[yolo]` heads, in cfg order.

@@ -13,6 +13,7 @@ use crate::preprocess::{Placement, Resize, prepare};
 pub struct Preprocess {
     /// Input width and height in pixels (a multiple of the network's largest stride).
     pub size: usize,
+    /// Letterbox or stretch.
     pub resize: Resize,
 }
 
@@ -30,6 +31,7 @@ impl Prepared {
         self.placements.len()
     }
 
+    /// Whether the batch holds no image.
     pub fn is_empty(&self) -> bool {
         self.placements.is_empty()
     }

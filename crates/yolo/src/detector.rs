@@ -21,7 +21,9 @@ pub struct DetectorInfo {
     pub architecture: String,
     /// The weights file, or `bundled yolov3-tiny.weights`.
     pub source: String,
+    /// The weights file's format.
     pub format: Format,
+    /// The model's class count.
     pub classes: usize,
     /// Tensors loaded from the weights.
     pub tensors: usize,

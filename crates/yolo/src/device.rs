@@ -25,6 +25,7 @@ pub enum DeviceChoice {
 }
 
 /// Why a device choice cannot be honoured.
+#[allow(missing_docs)] // the messages say it
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     #[error("the ndarray backend is not compiled in: rebuild with the `ndarray` cargo feature")]
@@ -41,6 +42,7 @@ pub enum DeviceError {
 /// A ready device and a short description for messages.
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {
+    /// The burn device tensors are created on.
     pub device: Device,
     /// `cpu (flex)`, `wgpu (NVIDIA ... on Vulkan, DiscreteGpu)`, ...
     pub name: String,
@@ -109,15 +111,20 @@ fn wgpu() -> Result<SelectedDevice, DeviceError> {
 /// What kind of processor a wgpu adapter drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterKind {
+    /// A GPU of its own.
     Discrete,
+    /// A GPU sharing the CPU's memory.
     Integrated,
+    /// A GPU passed through a hypervisor.
     Virtual,
     /// A software rasteriser on the CPU (lavapipe, SwiftShader, WARP).
     Software,
+    /// What the driver did not say.
     Other,
 }
 
 impl AdapterKind {
+    /// `discrete`, `integrated`, `virtual`, `software`, `other`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Discrete => "discrete",
@@ -132,9 +139,11 @@ impl AdapterKind {
 /// A wgpu adapter as found by enumeration.
 #[derive(Debug, Clone)]
 pub struct Adapter {
+    /// The adapter's name (`NVIDIA H200`, `llvmpipe (LLVM 15.0.6, 256 bits)`).
     pub name: String,
     /// `Vulkan`, `Metal` or `Dx12`.
     pub backend: String,
+    /// What it is.
     pub kind: AdapterKind,
     /// The driver's own description (Mesa version, ...).
     pub driver: String,

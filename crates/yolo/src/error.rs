@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 
 /// Why a detector could not be built or an image could not be detected.
+// Each variant is documented; its fields are named for what they hold.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -44,6 +44,7 @@ fn has_image_extension(path: &Path) -> bool {
 /// and 768 MB as float planes, which keeps one image well under 2 GiB; a header claiming more
 /// is refused before any pixel is allocated.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The largest image accepted, in pixels (see [`MAX_IMAGE_SIDE`]).
 pub const MAX_IMAGE_PIXELS: u64 = 64_000_000;
 /// What the decoder itself may allocate (16-bit RGBA at the pixel limit is 512 MB).
 const MAX_DECODER_ALLOC: u64 = 1 << 30;

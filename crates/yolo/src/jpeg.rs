@@ -7,6 +7,7 @@
 //! marker. Data appended after EOI (motion photos, trailers) is ignored.
 
 /// Why a JPEG is incomplete.
+#[allow(missing_docs)] // the messages say it
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JpegDefect {
     #[error("the file ends inside a marker segment at byte {offset}")]

@@ -39,6 +39,8 @@
 //!
 //! A [`Detector`] is `Send + Sync`.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod coco;
 pub mod detection;

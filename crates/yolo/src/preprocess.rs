@@ -19,8 +19,11 @@ pub enum Resize {
 /// A planar RGB float image (`data[c][y][x]`, values in `[0, 1]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planar {
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// `3 * height * width` values, plane by plane.
     pub data: Vec<f32>,
 }
 
@@ -33,11 +36,13 @@ impl Planar {
 /// How an original image sits inside the network input, to map boxes back.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Placement {
-    /// Original image size.
+    /// Original image width.
     pub width: usize,
+    /// Original image height.
     pub height: usize,
-    /// Size of the resized image inside the input, and its offset.
+    /// Width and height of the resized image inside the input.
     pub resized: [usize; 2],
+    /// Its offset (left, top) inside the input.
     pub offset: [usize; 2],
 }
 

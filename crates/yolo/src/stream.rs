@@ -21,6 +21,7 @@ use crate::image_io;
 /// One file's outcome.
 #[derive(Debug)]
 pub struct FileResult {
+    /// The image file.
     pub path: PathBuf,
     /// The decoded image and its results, or why the file could not be processed.
     pub outcome: Result<(DynamicImage, Frame)>,

@@ -27,6 +27,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// `darknet weights`, `PyTorch checkpoint`, `burnpack`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Darknet => "darknet weights",
@@ -57,6 +58,7 @@ pub fn sniff(path: &Path) -> Result<Format> {
 /// A ready model and what it is.
 #[derive(Debug)]
 pub struct LoadedModel {
+    /// The network with its weights.
     pub model: Yolo,
     /// Where the architecture came from (`builtin:yolov3-tiny`, a cfg path, ...).
     pub architecture: String,

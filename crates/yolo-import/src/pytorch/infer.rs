@@ -84,9 +84,14 @@ fn fit(arch: Arch, convs: &ConvShapes, anchors: &BTreeMap<usize, Vec<[f32; 2]>>)
             }
             LayerSpec::Yolo(yolo) => {
                 if let Some(a) = anchors.get(&i) {
+                    if a.is_empty() {
+                        return Err(format!("the checkpoint's anchors for head layer {i} are empty"));
+                    }
                     yolo.anchors = a.clone();
                 }
-                let filters = convs[&(i - 1)][0];
+                let Some(&filters) = i.checked_sub(1).and_then(|c| convs.get(&c)).and_then(|s| s.first()) else {
+                    return Err(format!("no conv weight feeds the head at layer {i}"));
+                };
                 let per_anchor = filters / yolo.anchors.len();
                 if !filters.is_multiple_of(yolo.anchors.len()) || per_anchor < 6 {
                     return Err(format!(

@@ -144,7 +144,10 @@ impl<'a> Keys<'a> {
     fn usize_or(&self, key: &'static str, default: usize) -> Result<usize, CfgError> {
         match self.entry(key) {
             None => Ok(default),
-            Some(e) => e.value.parse().map_err(|_| self.bad(e, "a non-negative integer")),
+            Some(e) => match e.value.parse::<usize>() {
+                Ok(v) if v <= MAX_VALUE => Ok(v),
+                _ => Err(self.bad(e, "a non-negative integer up to 65536")),
+            },
         }
     }
 
@@ -155,8 +158,8 @@ impl<'a> Keys<'a> {
             (Some(e), _) => e,
         };
         match e.value.parse::<usize>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(self.bad(e, "a positive integer")),
+            Ok(v) if v > 0 && v <= MAX_VALUE => Ok(v),
+            _ => Err(self.bad(e, "a positive integer up to 65536")),
         }
     }
 
@@ -177,6 +180,27 @@ impl<'a> Keys<'a> {
             .map(|s| s.parse::<f32>().map_err(|_| self.bad(e, "a comma-separated list of numbers")))
             .collect()
     }
+}
+
+/// The largest integer a cfg value may hold (filters, sizes, strides, paddings, classes):
+/// larger ones are typos or attacks, and products of them would overflow.
+const MAX_VALUE: usize = 1 << 16;
+
+/// The largest downsampling factor of a network (the product of its strides).
+const MAX_FACTOR: usize = 1 << 20;
+
+/// `factor * stride`, refused when absurd (instead of wrapping in release builds).
+fn scaled(keys: &Keys<'_>, factor: usize, stride: usize) -> Result<usize, CfgError> {
+    factor.checked_mul(stride).filter(|&f| f <= MAX_FACTOR).ok_or_else(|| {
+        keys.err(
+            keys.section.line,
+            CfgErrorKind::BadValue {
+                key: "stride".into(),
+                value: stride.to_string(),
+                expected: "strides whose product stays under 2^20",
+            },
+        )
+    })
 }
 
 struct Builder<'a> {
@@ -253,7 +277,7 @@ impl<'a> Builder<'a> {
         Ok(match section.name.as_str() {
             "convolutional" | "conv" => {
                 let conv = self.conv(keys, in_c)?;
-                let (c, f) = (conv.filters, (in_f.0 * conv.stride, in_f.1));
+                let (c, f) = (conv.filters, (scaled(keys, in_f.0, conv.stride)?, in_f.1));
                 (LayerSpec::Conv(conv), c, f)
             }
             "maxpool" | "max" => {
@@ -262,14 +286,14 @@ impl<'a> Builder<'a> {
                 let stride = keys.positive("stride", Some(size))?;
                 let padding = keys.usize_or("padding", size - 1)?;
                 let spec = MaxPoolSpec { size, stride, padding };
-                (LayerSpec::MaxPool(spec), in_c, (in_f.0 * stride, in_f.1))
+                (LayerSpec::MaxPool(spec), in_c, (scaled(keys, in_f.0, stride)?, in_f.1))
             }
             "shortcut" => (self.shortcut(keys, index, in_c, in_f)?, in_c, in_f),
             "route" => self.route(keys, index)?,
             "upsample" => {
                 keys.check_known(&["stride"], &[])?;
                 let stride = keys.positive("stride", Some(2))?;
-                (LayerSpec::Upsample { stride }, in_c, (in_f.0, in_f.1 * stride))
+                (LayerSpec::Upsample { stride }, in_c, (in_f.0, scaled(keys, in_f.1, stride)?))
             }
             "yolo" => {
                 let spec = self.yolo(keys, index)?;

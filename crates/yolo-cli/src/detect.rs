@@ -16,29 +16,38 @@ use crate::draw::{annotate, Label};
 use crate::output::{CocoIds, ImageRecord};
 use crate::{atomic, errors, npy, progress};
 
-/// The detector `detect` runs, from its arguments.
-pub fn build_detector(args: &DetectArgs) -> anyhow::Result<Detector> {
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
-    let mut builder = Detector::builder()
-        .device(args.device.into())
-        .conf(args.conf)
-        .iou(args.iou)
-        .size(args.size)
-        .resize(args.resize.into())
-        .max_det(args.max_det)
-        .ignore_pickle_code(args.ignore_pickle_code)
-        .agnostic_nms(args.agnostic_nms);
-    if let Some(path) = &args.weights {
+/// A builder with the weights, cfg, names and pickle policy `detect` and `val` both take.
+pub fn model_builder(
+    weights: Option<&Path>,
+    cfg: Option<&Path>,
+    names: Option<&Path>,
+    ignore_pickle_code: bool,
+) -> yolo::DetectorBuilder {
+    let mut builder = Detector::builder().ignore_pickle_code(ignore_pickle_code);
+    if let Some(path) = weights {
         builder = builder.weights(path);
     }
-    if let Some(path) = &args.cfg {
+    if let Some(path) = cfg {
         builder = builder.cfg(path);
     }
-    if let Some(path) = &args.names {
+    if let Some(path) = names {
         builder = builder.names_file(path);
     }
+    builder
+}
+
+/// The detector `detect` runs, from its arguments. (`--batch` is checked by the library's
+/// `detect_files`.)
+pub fn build_detector(args: &DetectArgs) -> anyhow::Result<Detector> {
+    let mut builder =
+        model_builder(args.weights.as_deref(), args.cfg.as_deref(), args.names.as_deref(), args.ignore_pickle_code)
+            .device(args.device.into())
+            .conf(args.conf)
+            .iou(args.iou)
+            .size(args.size)
+            .resize(args.resize.into())
+            .max_det(args.max_det)
+            .agnostic_nms(args.agnostic_nms);
     if let Some(classes) = &args.classes {
         builder = builder.classes(classes);
     }
@@ -66,7 +75,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     let bar = progress::images(inputs.len(), args.quiet);
     let run_start = Instant::now();
-    for file in detector.detect_files(inputs, args.batch)? {
+    for file in detector.detect_files(inputs, args.batch).map_err(errors::cli)? {
         match file.outcome {
             Ok((image, frame)) => {
                 files.write(&file.path, &image, &frame)?;

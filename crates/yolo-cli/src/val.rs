@@ -64,27 +64,20 @@ pub fn run(args: &ValArgs) -> anyhow::Result<()> {
 }
 
 fn build_detector(args: &ValArgs) -> anyhow::Result<Detector> {
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
-    let mut builder = Detector::builder()
-        .device(args.device.into())
-        .conf(args.conf)
-        .iou(args.iou)
-        .size(args.size)
-        .resize(args.resize.into())
-        .max_det(args.max_det)
-        .ignore_pickle_code(args.ignore_pickle_code);
-    if let Some(path) = &args.weights {
-        builder = builder.weights(path);
-    }
-    if let Some(path) = &args.cfg {
-        builder = builder.cfg(path);
-    }
-    if let Some(path) = &args.names {
-        builder = builder.names_file(path);
-    }
-    builder.build().map_err(errors::cli)
+    crate::detect::model_builder(
+        args.weights.as_deref(),
+        args.cfg.as_deref(),
+        args.names.as_deref(),
+        args.ignore_pickle_code,
+    )
+    .device(args.device.into())
+    .conf(args.conf)
+    .iou(args.iou)
+    .size(args.size)
+    .resize(args.resize.into())
+    .max_det(args.max_det)
+    .build()
+    .map_err(errors::cli)
 }
 
 /// Whether `--data` names a COCO instances file (else a YOLO layout).
@@ -184,9 +177,11 @@ fn detect(detector: &Detector, dataset: &Dataset, map: &[Option<u64>], args: &Va
     let paths: Vec<_> = dataset.images.iter().map(|i| i.path.clone()).collect();
     let bar = progress::images(paths.len(), args.quiet);
     let mut results = Vec::new();
-    for file in detector.detect_files(paths, args.batch)? {
+    for file in detector.detect_files(paths, args.batch).map_err(errors::cli)? {
         let (_, frame) = file.outcome.map_err(anyhow::Error::from).context("val needs every image of the dataset")?;
-        let image_id = ids.get(file.path.as_path()).copied().unwrap_or_default();
+        let Some(&image_id) = ids.get(file.path.as_path()) else {
+            bail!("{} came back from detection but is not an image of {}", file.path.display(), dataset.source);
+        };
         for d in &frame.detections {
             let Some(category_id) = map.get(d.class_id).copied().flatten() else { continue };
             let bbox = d.xywh().map(widen);

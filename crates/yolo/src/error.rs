@@ -99,6 +99,9 @@ pub enum Error {
     /// The forward pass of the batch this image was in failed.
     #[error("the batch this image was in failed: {0}")]
     Batch(String),
+    /// The background image loader thread could not be started.
+    #[error("cannot start the image loader thread")]
+    Thread(#[source] std::io::Error),
     /// The background image loader stopped before delivering every image.
     #[error("the image loader thread stopped early")]
     LoaderStopped,

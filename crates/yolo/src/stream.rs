@@ -69,7 +69,7 @@ impl Detector {
                     }
                 }
             })
-            .map_err(|e| Error::io("the image loader thread", e))?;
+            .map_err(Error::Thread)?;
         Ok(DetectFiles { detector: self, batches, pending: VecDeque::new(), loader: Some(loader) })
     }
 }

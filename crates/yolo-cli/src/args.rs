@@ -69,6 +69,9 @@ pub struct ValArgs {
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
     pub resize: ResizeArg,
+    /// Same as `--resize rect` (ultralytics' spelling).
+    #[arg(long, conflicts_with = "resize")]
+    pub rect: bool,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// Images per forward pass.
@@ -242,6 +245,9 @@ pub enum DeviceArg {
 pub enum ResizeArg {
     /// Keep the aspect ratio, pad with gray 0.5, centred (darknet).
     Letterbox,
+    /// Letterbox into the smallest input holding the aspect: long side --size, short side the
+    /// next multiple of 32 (ultralytics' rect inference; fewer pixels, same model).
+    Rect,
     /// Stretch to the input size (AlexeyAB darknet, OpenCV's sample).
     Stretch,
 }
@@ -296,6 +302,9 @@ pub struct DetectArgs {
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
     pub resize: ResizeArg,
+    /// Same as `--resize rect` (ultralytics' spelling).
+    #[arg(long, conflicts_with = "resize")]
+    pub rect: bool,
     /// Only these classes: ids or names, comma-separated (`--classes 0,2,dog`).
     #[arg(long, value_delimiter = ',', value_name = "CLASS,...")]
     pub classes: Option<Vec<String>>,
@@ -347,10 +356,16 @@ impl From<DeviceArg> for yolo::DeviceChoice {
     }
 }
 
+/// `--resize`, with `--rect` as its shorthand.
+pub fn resize(resize: ResizeArg, rect: bool) -> yolo::Resize {
+    if rect { yolo::Resize::Rect } else { resize.into() }
+}
+
 impl From<ResizeArg> for yolo::Resize {
     fn from(arg: ResizeArg) -> Self {
         match arg {
             ResizeArg::Letterbox => yolo::Resize::Letterbox,
+            ResizeArg::Rect => yolo::Resize::Rect,
             ResizeArg::Stretch => yolo::Resize::Stretch,
         }
     }

@@ -45,7 +45,7 @@ pub fn build_detector(args: &DetectArgs) -> anyhow::Result<Detector> {
             .conf(args.conf)
             .iou(args.iou)
             .size(args.size)
-            .resize(args.resize.into())
+            .resize(crate::args::resize(args.resize, args.rect))
             .max_det(args.max_det)
             .agnostic_nms(args.agnostic_nms);
     if let Some(classes) = &args.classes {

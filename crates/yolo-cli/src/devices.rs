@@ -18,6 +18,8 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
         None if adapters.is_empty() => ("cpu".into(), "no wgpu adapter found".into()),
         None => ("cpu".into(), "only software adapters, which are slower than the CPU backend".into()),
     };
+    let cache = yolo::gpu_cache::location();
+    let cache_text = cache.as_ref().map_or("off".to_string(), |p| p.display().to_string());
     let text = match args.format {
         FormatArg::Json => {
             let list: Vec<_> = adapters
@@ -28,6 +30,7 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
                 "adapters": list,
                 "cpu": {"model": cpu.model, "threads": cpu.threads, "simd": cpu.simd},
                 "auto": {"device": auto, "reason": why},
+                "wgpu_cache": cache,
             })
             .to_string()
                 + "\n"
@@ -40,6 +43,10 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
             for a in &adapters {
                 out.push_str(&format!("  {:<40} {:<7} {:<11} {}\n", a.name, a.backend, a.kind.name(), a.driver));
             }
+            out.push_str(&format!(
+                "  autotune cache: {cache_text} (${})\n",
+                yolo::gpu_cache::CACHE_DIR_VAR
+            ));
             out.push_str(&format!(
                 "cpu:\n  {}, {} threads, kernels use {}\n--device auto: {auto} ({why})\n",
                 cpu.model, cpu.threads, cpu.simd

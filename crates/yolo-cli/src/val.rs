@@ -74,7 +74,7 @@ fn build_detector(args: &ValArgs) -> anyhow::Result<Detector> {
     .conf(args.conf)
     .iou(args.iou)
     .size(args.size)
-    .resize(args.resize.into())
+    .resize(crate::args::resize(args.resize, args.rect))
     .max_det(args.max_det)
     .build()
     .map_err(errors::cli)

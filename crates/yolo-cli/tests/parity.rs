@@ -5,7 +5,7 @@
 //! 1e-3 relative; final detections: same classes in the same order, scores 1e-4, boxes 0.1 px.
 
 use serde_json::Value;
-use yolo::{image_io, DeviceChoice, Frame as ImageResult};
+use yolo::{image_io, DeviceChoice, Frame as ImageResult, Resize};
 use yolo_cli::npy;
 
 use crate::common::{fixture, wgpu_available};
@@ -22,7 +22,12 @@ fn load_npy(rel: &str) -> (Vec<usize>, Vec<f32>) {
 /// The bundled yolov3-tiny through the library's detector (BatchNorm folded, as `detect` runs
 /// it), letterboxed at 416, conf 0.25, IoU 0.45.
 fn run(device: DeviceChoice, photos: &[&str]) -> Vec<ImageResult> {
-    let detector = yolo::Detector::builder().device(device).conf(0.25).iou(0.45).size(416).build().expect("builds");
+    run_with(device, Resize::Letterbox, photos)
+}
+
+fn run_with(device: DeviceChoice, resize: Resize, photos: &[&str]) -> Vec<ImageResult> {
+    let detector =
+        yolo::Detector::builder().device(device).conf(0.25).iou(0.45).size(416).resize(resize).build().expect("builds");
     let images: Vec<_> = photos
         .iter()
         .map(|p| image_io::load(&fixture(&format!("parity/images/{p}.png"))).expect("photo decodes"))
@@ -112,6 +117,28 @@ fn tiny_matches_opencv_on_real_photos() {
     for class in [1, 16, 7] {
         assert!(dog.contains(&class), "bicycle, dog and truck in dog.png: {dog:?}");
     }
+}
+
+#[test]
+fn rect_inputs_match_opencv_at_the_same_non_square_size() {
+    // Each photo alone, so each runs at its own rect shape (416x288 for chelsea, coffee and
+    // the motorcycle, 416x320 for the dog, 416x416 for the square astronaut); OpenCV ran the
+    // same darknet letterbox on a blob of that shape.
+    let mut worst = Worst::default();
+    for name in PHOTOS {
+        let result = &run_with(DeviceChoice::Cpu, Resize::Rect, &[name])[0];
+        let rect = format!("{name}.rect");
+        compare_raw(&rect, result, &mut worst);
+        compare_detections(&rect, result);
+    }
+    eprintln!("rect parity vs OpenCV: {worst:?}");
+    assert!(worst.obj <= 1e-4 && worst.product <= 1e-4, "scores {worst:?}");
+    assert!(worst.centre <= 1e-2 && worst.size_rel <= 1e-3, "boxes {worst:?}");
+    // A batch runs at the smallest shape holding all of it: the dog's 416x320.
+    let batch = run_with(DeviceChoice::Cpu, Resize::Rect, &["dog", "chelsea"]);
+    assert_eq!(batch[0].rows(), 1950);
+    assert_eq!(batch[1].rows(), 1950);
+    assert_eq!(batch[1].placement.offset, [0, 22], "chelsea's 416x276 centred in 416x320");
 }
 
 #[test]

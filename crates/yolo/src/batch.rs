@@ -5,16 +5,18 @@
 //! decode-and-letterbox of the next batch can run on another thread while the network works.
 
 use crate::detection::Detection;
-use crate::image_io;
-use crate::preprocess::{Placement, Resize, prepare};
+use crate::preprocess::{Placement, Resize, fit_into, input_shape};
 
-/// How images become network input: the square input size and the fitting mode.
+/// How images become network input: the input size, the fitting mode and the network's stride.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preprocess {
-    /// Input width and height in pixels (a multiple of the network's largest stride).
+    /// Input width and height in pixels (a multiple of the network's largest stride); with
+    /// [`Resize::Rect`], the long side.
     pub size: usize,
-    /// Letterbox or stretch.
+    /// Letterbox, rect letterbox or stretch.
     pub resize: Resize,
+    /// The network's largest stride (32 for YOLOv3): rect inputs are multiples of it.
+    pub stride: usize,
 }
 
 /// A batch ready for the network: planar pixels in `[0, 1]` and where each image went.
@@ -38,19 +40,23 @@ impl Prepared {
 }
 
 impl Preprocess {
-    /// Letterboxes (or stretches) decoded images into one network input.
+    /// Letterboxes (or stretches) decoded images into one network input. With
+    /// [`Resize::Rect`] the batch takes the smallest shape that holds every image's rect shape.
     pub fn prepare<'a>(&self, images: impl IntoIterator<Item = &'a image::DynamicImage>) -> Prepared {
-        let size = self.size;
-        let images = images.into_iter();
-        let count = images.size_hint().0;
-        let mut input = Vec::with_capacity(count * 3 * size * size);
-        let mut placements = Vec::with_capacity(count);
-        for image in images {
-            let (planar, placement) = prepare(&image_io::to_planar(image), size, self.resize);
-            input.extend_from_slice(&planar.data);
-            placements.push(placement);
-        }
-        Prepared { input, dims: [placements.len(), 3, size, size], placements }
+        let images: Vec<&image::DynamicImage> = images.into_iter().collect();
+        let [width, height] = images
+            .iter()
+            .map(|im| input_shape(im.width() as usize, im.height() as usize, self.size, self.stride, self.resize))
+            .reduce(|[w, h], [w2, h2]| [w.max(w2), h.max(h2)])
+            .unwrap_or([self.size, self.size]);
+        let slot = 3 * width * height;
+        let mut input = vec![0.0f32; images.len() * slot];
+        let placements = images
+            .iter()
+            .zip(input.chunks_exact_mut(slot))
+            .map(|(image, out)| fit_into(image, [width, height], self.resize, out))
+            .collect::<Vec<_>>();
+        Prepared { input, dims: [placements.len(), 3, height, width], placements }
     }
 }
 

@@ -130,7 +130,7 @@ impl DetectorBuilder {
         self
     }
 
-    /// Letterbox (default) or stretch.
+    /// Letterbox (default), rect letterbox (smaller non-square inputs) or stretch.
     pub fn resize(mut self, resize: Resize) -> Self {
         self.resize = resize;
         self
@@ -180,6 +180,7 @@ impl DetectorBuilder {
             .check_input([1, spec.channels, self.size, self.size])
             .map_err(|source| Error::InputSize { size: self.size, source })?;
         let classes = spec.classes();
+        let stride = spec.max_stride;
         let names = match self.names {
             None => names::load(None, classes)?,
             Some(Names::File(path)) => names::load(Some(&path), classes)?,
@@ -207,7 +208,7 @@ impl DetectorBuilder {
             device: selected.device,
             names,
             info,
-            preprocess: Preprocess { size: self.size, resize: self.resize },
+            preprocess: Preprocess { size: self.size, resize: self.resize, stride },
             post: PostprocessConfig {
                 conf: self.conf,
                 iou: self.iou,

@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+#[cfg(feature = "wgpu")]
 use burn::tensor::wgpu::WgpuBackend;
 
 /// Where the network runs.
@@ -30,6 +31,8 @@ pub enum DeviceChoice {
 pub enum DeviceError {
     #[error("the ndarray backend is not compiled in: rebuild with the `ndarray` cargo feature")]
     NdarrayNotCompiled,
+    #[error("the wgpu backend is not compiled in: rebuild with the `wgpu` cargo feature (on by default)")]
+    WgpuNotCompiled,
     #[error(
         "no wgpu adapter found: install a Vulkan, Metal or DX12 driver (on Debian, `apt-get install \
          mesa-vulkan-drivers` gives a CPU one), or use the cpu device"
@@ -91,12 +94,19 @@ fn ndarray() -> Result<SelectedDevice, DeviceError> {
     Err(DeviceError::NdarrayNotCompiled)
 }
 
+#[cfg(not(feature = "wgpu"))]
+fn wgpu() -> Result<SelectedDevice, DeviceError> {
+    Err(DeviceError::WgpuNotCompiled)
+}
+
 /// The wgpu device, initialised once per process (burn refuses a second initialisation).
+#[cfg(feature = "wgpu")]
 fn wgpu() -> Result<SelectedDevice, DeviceError> {
     static WGPU: OnceLock<Result<SelectedDevice, DeviceError>> = OnceLock::new();
     WGPU.get_or_init(|| {
         let adapter = adapters().into_iter().next().ok_or(DeviceError::NoAdapter)?;
         let description = adapter.describe();
+        crate::gpu_cache::configure(&adapter.name, &adapter.driver);
         // Pin the API of the adapter found, so burn does not probe the others (GL/EGL prints
         // wayland noise on headless machines).
         Device::wgpu_options()
@@ -147,6 +157,7 @@ pub struct Adapter {
     pub kind: AdapterKind,
     /// The driver's own description (Mesa version, ...).
     pub driver: String,
+    #[cfg(feature = "wgpu")]
     api: WgpuBackend,
 }
 
@@ -164,6 +175,12 @@ pub fn adapters() -> Vec<Adapter> {
     ADAPTERS.get_or_init(enumerate).clone()
 }
 
+#[cfg(not(feature = "wgpu"))]
+fn enumerate() -> Vec<Adapter> {
+    Vec::new()
+}
+
+#[cfg(feature = "wgpu")]
 fn enumerate() -> Vec<Adapter> {
     use burn::tensor::wgpu::wgpu;
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -199,6 +216,7 @@ fn enumerate() -> Vec<Adapter> {
 }
 
 /// Drives a future that native wgpu resolves without waiting (adapter enumeration).
+#[cfg(feature = "wgpu")]
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());

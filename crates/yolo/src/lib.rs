@@ -47,6 +47,7 @@ pub mod detection;
 pub mod detector;
 pub mod device;
 pub mod error;
+pub mod gpu_cache;
 pub mod image_io;
 pub mod jpeg;
 pub mod names;

@@ -62,6 +62,30 @@ def torch_model(arch, weights):
     return model.eval()
 
 
+SIMD_FLAGS = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+              "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve"]
+
+
+def cpu_header():
+    """`lscpu`'s model name, the logical CPU count and the SIMD flags that matter to the kernels:
+    a speed table means nothing without the machine it was measured on."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    simd = " ".join(f for f in SIMD_FLAGS if f in flags) or "none listed"
+    return f"CPU: {model}, {os.cpu_count()} logical CPUs; SIMD: {simd}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=str(ROOT / "target/release/yolov3"))
@@ -111,6 +135,8 @@ def main():
 
                 t_cv = timed(opencv, args.runs)
                 rows.append((arch, batch, ours["median_ms"], t_torch, t_cv, t_ort))
+    print(cpu_header())
+    print(f"peers: torch {torch.__version__}, OpenCV {cv2.__version__}, ONNX Runtime {ort.__version__}")
     print(f"{'model':<12} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'opencv ms':>10} {'ort ms':>8} {'ours/ort':>9}")
     for arch, batch, ours, t_torch, t_cv, t_ort in rows:
         print(f"{arch:<12} {batch:>5} {ours:>9.1f} {t_torch:>9.1f} {t_cv:>10.1f} {t_ort:>8.1f} {ours / t_ort:>9.2f}")

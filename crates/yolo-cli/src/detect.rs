@@ -60,6 +60,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let total = listed.len();
     let files = Files::new(args);
     check_unique_stems(&listed, files.any())?;
+    files.refuse_overwriting(&listed)?;
     // COCO image ids are assigned over every listed input, so a bad one does not shift them.
     let mut printer = Printer::new(args, &listed)?;
     let (inputs, mut failed) = readable(listed);
@@ -149,6 +150,31 @@ impl<'a> Files<'a> {
 
     fn any(&self) -> bool {
         self.raw.is_some() || self.labels.is_some() || self.annotated.is_some()
+    }
+
+    /// Every output file each input would get (whether or not it exists yet).
+    fn outputs_of(&self, path: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Some(dir) = self.raw {
+            out.push(dir.join(format!("{}.npy", stem(path))));
+        }
+        if let Some(dir) = self.labels {
+            out.push(dir.join(format!("{}.txt", stem(path))));
+        }
+        if let Some(dir) = self.annotated {
+            out.push(dir.join(format!("{}.{}", stem(path), annotated_ext(path))));
+        }
+        out
+    }
+
+    /// An output that is one of the inputs (`--out` pointed at the photos' own directory) is
+    /// refused before anything runs.
+    fn refuse_overwriting(&self, inputs: &[PathBuf]) -> anyhow::Result<()> {
+        if !self.any() {
+            return Ok(());
+        }
+        let ids = atomic::Inputs::new(inputs.iter().map(PathBuf::as_path));
+        inputs.iter().flat_map(|path| self.outputs_of(path)).try_for_each(|output| ids.refuse(&output))
     }
 
     fn create_dirs(&self) -> anyhow::Result<()> {
@@ -244,6 +270,11 @@ fn check_unique_stems(inputs: &[PathBuf], writes_files: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// The annotated copy keeps the input's extension (lower-cased), PNG where it has none.
+fn annotated_ext(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase()
+}
+
 fn write_annotated(dir: &Path, path: &Path, image: &image::DynamicImage, frame: &Frame) -> anyhow::Result<()> {
     let mut canvas = image.to_rgb8();
     let labels: Vec<Label<'_>> = frame
@@ -252,7 +283,7 @@ fn write_annotated(dir: &Path, path: &Path, image: &image::DynamicImage, frame: 
         .map(|d| Label { bbox: d.bbox, class_id: d.class_id, text: &d.label, score: d.score })
         .collect();
     annotate(&mut canvas, &labels)?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase();
+    let ext = annotated_ext(path);
     let format = if ext == "png" { image::ImageFormat::Png } else { image::ImageFormat::Jpeg };
     let mut bytes = std::io::Cursor::new(Vec::new());
     canvas.write_to(&mut bytes, format).with_context(|| format!("encoding annotated {}", path.display()))?;

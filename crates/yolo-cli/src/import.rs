@@ -17,7 +17,7 @@ use yolo::weights::{self, Format};
 
 use crate::args::{DialectArg, FormatArg, ImportArgs};
 use crate::inspect::{options, summary, to_json};
-use crate::{errors, progress};
+use crate::{atomic, errors, progress};
 
 /// Runs one forward pass on a random input and checks the output's shape and finiteness.
 pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
@@ -40,6 +40,7 @@ pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    atomic::Inputs::new([args.checkpoint.as_path()]).refuse(&args.output)?;
     let spinner = progress::spinner(args.quiet);
     spinner.set_message(format!("reading {}", args.checkpoint.display()));
     // Importing runs on the CPU: it reads and writes host memory, the forward check is tiny.

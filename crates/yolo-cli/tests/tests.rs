@@ -5,12 +5,15 @@
 //! - `models`: every built-in architecture builds and runs;
 //! - `cli`: the `yolov3` binary end to end, including every bad-input path;
 //! - `security`: hostile pickles are listed, refused, never run;
+//! - `hostile`: the bad-input corpus (containers, pickles, tensors, semantics, formats, cfg,
+//!   images, arguments) under memory and time limits, and output safety;
 //! - `val`: `yolov3 val` vs pycocotools on the labelled fixture, both layouts, bad datasets;
 //! - `detect_options`: class filters, caps, label files, COCO results, quiet stderr, devices.
 
 mod cli;
 mod common;
 mod detect_options;
+mod hostile;
 mod import;
 mod models;
 mod parity;

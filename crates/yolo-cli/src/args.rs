@@ -56,16 +56,16 @@ pub struct ValArgs {
     #[arg(long, value_name = "FILE")]
     pub category_map: Option<PathBuf>,
     /// Minimum score kept (low: the metrics integrate over all thresholds).
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
     pub conf: f32,
     /// NMS IoU threshold (per class).
-    #[arg(long, default_value_t = 0.65)]
+    #[arg(long, default_value_t = 0.65, allow_negative_numbers = true)]
     pub iou: f32,
     /// At most this many detections per image.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
     pub max_det: usize,
     /// Network input size in pixels.
-    #[arg(long, default_value_t = 416)]
+    #[arg(long, default_value_t = 416, allow_negative_numbers = true)]
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
     pub resize: ResizeArg,
@@ -75,7 +75,7 @@ pub struct ValArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub batch: usize,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -120,15 +120,15 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// Input size (a multiple of the network's largest stride: 32 for YOLOv3).
-    #[arg(long, default_value_t = 416)]
+    #[arg(long, default_value_t = 416, allow_negative_numbers = true)]
     pub size: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub batch: usize,
     /// Timed runs.
-    #[arg(short = 'n', long, default_value_t = 20)]
+    #[arg(short = 'n', long, default_value_t = 20, allow_negative_numbers = true)]
     pub runs: usize,
     /// Untimed runs first (shader compilation, autotuning, caches).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub warmup: usize,
     /// Run every layer through burn's generic ops instead of the CPU kernels (to measure
     /// what the kernels gain; no effect on GPU devices).
@@ -175,7 +175,7 @@ pub struct CheckpointArgs {
     #[arg(long, value_enum)]
     pub arch: Option<ArchArg>,
     /// Expected class count; an error if the checkpoint's head disagrees.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub classes: Option<usize>,
     #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
     pub dialect: DialectArg,
@@ -292,13 +292,13 @@ pub struct DetectArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
     /// Minimum objectness x class score.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
     pub conf: f32,
     /// NMS IoU threshold (per class).
-    #[arg(long, default_value_t = 0.45)]
+    #[arg(long, default_value_t = 0.45, allow_negative_numbers = true)]
     pub iou: f32,
     /// Network input size in pixels (a multiple of the network's largest stride: 32 for YOLOv3).
-    #[arg(long, default_value_t = 416)]
+    #[arg(long, default_value_t = 416, allow_negative_numbers = true)]
     pub size: usize,
     #[arg(long, value_enum, default_value_t = ResizeArg::Letterbox)]
     pub resize: ResizeArg,
@@ -309,13 +309,13 @@ pub struct DetectArgs {
     #[arg(long, value_delimiter = ',', value_name = "CLASS,...")]
     pub classes: Option<Vec<String>>,
     /// At most this many detections per image (the highest scores).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
     pub max_det: usize,
     /// NMS across classes (a box suppresses overlapping boxes of any class).
     #[arg(long)]
     pub agnostic_nms: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub batch: usize,
     #[arg(long, value_enum, default_value_t = DetectFormat::Text)]
     pub format: DetectFormat,

@@ -14,7 +14,7 @@ use crate::args::{CheckpointArgs, DialectArg, FormatArg, InspectArgs};
 pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
     let arch = match (&args.cfg, args.arch) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read cfg {}", path.display()))?;
+            let text = yolo_import::read_text(path, "cfg")?;
             ArchChoice::Cfg(YoloConfig::from_cfg(&path.display().to_string(), &text)?.spec)
         }
         (None, Some(a)) => ArchChoice::Builtin(a.into()),
@@ -31,7 +31,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
     let mut remaps = args.remaps.iter().map(|r| RemapRule::parse(r)).collect::<Result<Vec<_>, _>>()?;
     if let Some(path) = &args.remap_file {
         let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read remap file {}", path.display()))?;
+            yolo_import::read_text(path, "remap file")?;
         remaps.extend(RemapRule::parse_file(&text)?);
     }
     Ok(PytorchOptions {

@@ -39,3 +39,33 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
         cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// The error and its causes on one line, each said once: a library error that already prints
+/// its source's text (burn-store's do) is not followed by that source again.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || message.contains(text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod message_tests {
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner = anyhow::anyhow!("invalid Zip archive: X");
+        let err = inner.context("zip archive error: invalid Zip archive: X").context("cannot read a.pt");
+        assert_eq!(super::error_message(&err), "cannot read a.pt: zip archive error: invalid Zip archive: X");
+        let err = anyhow::anyhow!("disk full").context("cannot write out.bpk");
+        assert_eq!(super::error_message(&err), "cannot write out.bpk: disk full");
+    }
+}

@@ -103,21 +103,21 @@ pub fn read_weights(path: &str, bytes: &[u8], spec: &NetworkSpec) -> Result<Dark
         });
     }
 
-    let mut reader = FloatReader { payload, at: 0 };
+    let mut reader = FloatReader { payload, at: 0, path };
     let mut tensors = Vec::new();
     for (index, layer) in spec.layers.iter().enumerate() {
         let LayerSpec::Conv(c) = layer else { continue };
         let n = c.filters;
         if c.batch_normalize {
-            tensors.push(reader.tensor(Param::BnBeta.key(index), vec![n]));
-            tensors.push(reader.tensor(Param::BnGamma.key(index), vec![n]));
-            tensors.push(reader.tensor(Param::BnMean.key(index), vec![n]));
-            tensors.push(reader.tensor(Param::BnVar.key(index), vec![n]));
+            tensors.push(reader.tensor(Param::BnBeta.key(index), vec![n])?);
+            tensors.push(reader.tensor(Param::BnGamma.key(index), vec![n])?);
+            tensors.push(reader.tensor(Param::BnMean.key(index), vec![n])?);
+            tensors.push(reader.tensor(Param::BnVar.key(index), vec![n])?);
         } else {
-            tensors.push(reader.tensor(Param::ConvBias.key(index), vec![n]));
+            tensors.push(reader.tensor(Param::ConvBias.key(index), vec![n])?);
         }
         let shape = vec![n, c.in_channels / c.groups, c.size, c.size];
-        tensors.push(reader.tensor(Param::ConvWeight.key(index), shape));
+        tensors.push(reader.tensor(Param::ConvWeight.key(index), shape)?);
     }
     Ok(DarknetWeights { header, tensors, floats: file_total })
 }
@@ -157,15 +157,23 @@ fn shortfall(path: &str, sizes: &[(usize, usize)], file_total: usize, expected_t
 struct FloatReader<'a> {
     payload: &'a [u8],
     at: usize,
+    path: &'a str,
 }
 
 impl FloatReader<'_> {
-    fn tensor(&mut self, name: String, shape: Vec<usize>) -> PackTensor {
+    fn tensor(&mut self, name: String, shape: Vec<usize>) -> Result<PackTensor, DarknetError> {
         let count: usize = shape.iter().product();
         let bytes = &self.payload[self.at * 4..(self.at + count) * 4];
         self.at += count;
         let values = crate::bpk::f32s(bytes);
-        PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values))
+        crate::values::check(&name, values.iter().copied()).map_err(|bad| DarknetError::BadValue {
+            path: self.path.into(),
+            tensor: name.clone(),
+            what: bad.what,
+            value: bad.value.to_string(),
+            index: bad.index,
+        })?;
+        Ok(PackTensor::new(name, DType::F32, shape, None, Bytes::from_elems(values)))
     }
 }
 

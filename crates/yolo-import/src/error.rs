@@ -11,6 +11,10 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: refusing a {what} larger than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, what: &'static str, limit: u64 },
+    #[error("{} is not a regular file", path.display())]
+    NotAFile { path: PathBuf },
     #[error(transparent)]
     Darknet(Box<DarknetError>),
     #[error(transparent)]
@@ -19,6 +23,24 @@ pub enum ImportError {
     Burnpack(Box<BurnpackError>),
     #[error("{}", mismatch_message(.0))]
     Mismatch(Box<crate::report::ApplyReport>),
+    /// An error of the checkpoint at `path` whose own message does not name the file.
+    #[error("{path}")]
+    InFile {
+        path: String,
+        #[source]
+        source: Box<ImportError>,
+    },
+}
+
+impl ImportError {
+    /// Names the file the error is about, unless the message already does.
+    pub fn in_file(self, path: &std::path::Path) -> ImportError {
+        let path = path.display().to_string();
+        if matches!(self, ImportError::InFile { .. }) || self.to_string().contains(&path) {
+            return self;
+        }
+        ImportError::InFile { path, source: Box::new(self) }
+    }
 }
 
 // Boxed so that `Result<_, ImportError>` stays small on the happy path.
@@ -77,6 +99,8 @@ pub enum DarknetError {
          the weights are for a bigger network than the cfg describes"
     )]
     TooLong { path: String, extra: usize, expected_total: usize, file_total: usize },
+    #[error("{path}: {tensor} holds {what} value {value} at index {index}: the weights are unusable")]
+    BadValue { path: String, tensor: String, what: &'static str, value: String, index: usize },
 }
 
 /// A PyTorch checkpoint that cannot be imported.
@@ -100,6 +124,8 @@ pub enum PytorchError {
     },
     #[error("tensor {key} has dtype {dtype:?}; weights must be floating point")]
     DType { key: String, dtype: String },
+    #[error("tensor {key} holds {what} value {value} at index {index}: the weights are unusable")]
+    BadValue { key: String, what: &'static str, value: f32, index: usize },
     #[error("bad --remap rule `{rule}`: {reason}")]
     Remap { rule: String, reason: String },
     #[error("cannot infer the architecture: {0}; pass --cfg PATH or --arch")]

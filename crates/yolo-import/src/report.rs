@@ -61,13 +61,22 @@ impl ApplyReport {
                 let _ = writeln!(out, "  ... {} shape mismatches in all", self.mismatches.len());
             }
         }
+        // At most 12 groups of each kind and 10 errors: a checkpoint with thousands of junk keys
+        // gets a readable message, with the totals.
         for (label, keys) in [("missing", &self.missing), ("unexpected", &self.unused)] {
-            for (group, members) in group_by_layer(keys) {
+            let groups = group_by_layer(keys);
+            for (group, members) in groups.iter().take(12) {
                 let _ = writeln!(out, "  {label} {} key(s) under {group}: {}", members.len(), members.join(", "));
             }
+            if groups.len() > 12 {
+                let _ = writeln!(out, "  ... {} {label} key(s) in {} groups in all", keys.len(), groups.len());
+            }
         }
-        for e in &self.errors {
+        for e in self.errors.iter().take(10) {
             let _ = writeln!(out, "  {e}");
+        }
+        if self.errors.len() > 10 {
+            let _ = writeln!(out, "  ... {} load errors in all", self.errors.len());
         }
         for h in &self.hints {
             let _ = writeln!(out, "  {h}");

@@ -12,7 +12,7 @@ pub const COCO: &str = include_str!("../../../weights/coco.names");
 pub fn load(path: Option<&Path>, classes: usize) -> Result<Vec<String>> {
     let names: Vec<String> = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let text = yolo_import::read_text(path, "names file")?;
             parse(&text)
         }
         None if classes == 80 => parse(COCO),

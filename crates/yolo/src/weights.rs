@@ -129,7 +129,7 @@ pub fn load_with(
 
 /// Reads and validates a darknet cfg file.
 pub fn read_cfg(path: &Path) -> Result<(YoloConfig, String)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = yolo_import::read_text(path, "cfg")?;
     let name = path.display().to_string();
     Ok((YoloConfig::from_cfg(&name, &text)?, name))
 }

@@ -10,6 +10,7 @@ pub mod scan;
 pub mod yolov5;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::path::Path;
 
 use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
@@ -148,6 +149,10 @@ fn sort_tensors(
 
 /// Reads and analyses a checkpoint: everything but loading the weights.
 pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, ImportError> {
+    analyse_unnamed(path, options).map_err(|e| e.in_file(path))
+}
+
+fn analyse_unnamed(path: &Path, options: &PytorchOptions) -> Result<Analysis, ImportError> {
     let ckpt = checkpoint::open(path, options.key.as_deref())?;
     let Checkpoint { format, top_level, entry, reason, tensors, ignored, metadata } = ckpt;
     let originals: Vec<String> = tensors.keys().cloned().collect();
@@ -188,7 +193,10 @@ pub fn analyse(path: &Path, options: &PytorchOptions) -> Result<Analysis, Import
     let Sorted { weights, foreign, convs, anchors, dtypes, listing } =
         sort_tensors(tensors, &originals, &keys, mapped, yolov5.as_ref())?;
     let mut inferred = infer::infer(&arch, &convs, &anchors).map_err(|e| match foreign.is_empty() {
-        true => e,
+        true => match e {
+            PytorchError::Architecture(why) => PytorchError::Architecture(name_layers(&why, dialect.dialect)),
+            other => other,
+        },
         false => {
             PytorchError::Unmapped(format!("  {e}\n{}", explain_foreign(&foreign, &keys, &originals, dialect.dialect)))
         }
@@ -243,8 +251,19 @@ pub fn import(
     options: &PytorchOptions,
     device: &Device,
 ) -> Result<(Yolo, PytorchReport, ApplyReport), ImportError> {
+    import_unnamed(path, options, device).map_err(|e| e.in_file(path))
+}
+
+fn import_unnamed(
+    path: &Path,
+    options: &PytorchOptions,
+    device: &Device,
+) -> Result<(Yolo, PytorchReport, ApplyReport), ImportError> {
     refuse_dangerous(path, options)?;
-    let Analysis { report, config, weights, foreign } = analyse(path, options)?;
+    let Analysis { report, config, weights, foreign } = analyse_unnamed(path, options)?;
+    // burn-store's apply turns a failed read into a string; the first real cause is kept here
+    // and returned instead of a "does not fit" report.
+    let failure: Arc<Mutex<Option<PytorchError>>> = Arc::default();
     let dialect = report.dialect.dialect;
     let mut sources = BTreeMap::new();
     let mut tensors = Vec::with_capacity(weights.len());
@@ -254,6 +273,8 @@ pub fn import(
         let shape = tensor.shape().to_vec();
         let byte_len = shape.iter().product::<usize>() * 4;
         let key = original.clone();
+        let checked_as = native.clone();
+        let failure = Arc::clone(&failure);
         let read = move || {
             let bytes = match tensor.dtype() {
                 // Little-endian f32 already: hand the bytes over without a conversion pass.
@@ -262,8 +283,17 @@ pub fn import(
                     .map(Bytes::from_bytes_vec)
                     .map_err(|source| PytorchError::Tensor { key: key.clone(), source }),
                 _ => read_f32(&key, &tensor).map(Bytes::from_elems),
-            };
-            bytes.map_err(|e| burn::store::burn_pack::Error::IoError(e.to_string()))
+            }
+            .and_then(|bytes| {
+                crate::values::check(&checked_as, crate::values::f32_values(&bytes))
+                    .map(|()| bytes)
+                    .map_err(|bad| PytorchError::BadValue { key: key.clone(), what: bad.what, value: bad.value, index: bad.index })
+            });
+            bytes.map_err(|e| {
+                let text = chain(&e);
+                failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(e);
+                burn::store::burn_pack::Error::IoError(text)
+            })
         };
         tensors.push(PackTensor::deferred(native.clone(), DType::F32, shape, None, byte_len, read));
         sources.insert(native, original);
@@ -271,8 +301,51 @@ pub fn import(
     let ranking = report.ranking.clone();
     let hints = move |r: &ApplyReport| hints(r, dialect, &ranking, &sources);
     let mut model = Yolo::for_loading(config, device);
-    let apply = report::apply(&mut model, tensors, foreign, &hints, options.allow_partial)?;
-    Ok((model, report, apply))
+    let apply = report::apply(&mut model, tensors, foreign, &hints, options.allow_partial);
+    if let Some(cause) = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        return Err(cause.into());
+    }
+    Ok((model, report, apply?))
+}
+
+/// Appends, to an inference failure that speaks of darknet layer numbers, the checkpoint key
+/// of each such layer's conv weight in the detected dialect (`layer 4 = module_list.4.conv_4.weight`),
+/// so a missing or odd tensor is named as the user's file spells it.
+fn name_layers(why: &str, dialect: Dialect) -> String {
+    if dialect == Dialect::Yolov5 {
+        return why.to_string();
+    }
+    let mut layers: Vec<usize> = Vec::new();
+    let mut rest = why;
+    while let Some(at) = rest.find("layer ") {
+        rest = &rest[at + 6..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(layer) = digits.parse::<usize>() {
+            if !layers.contains(&layer) {
+                layers.push(layer);
+            }
+        }
+    }
+    if layers.is_empty() {
+        return why.to_string();
+    }
+    let named: Vec<String> =
+        layers.iter().take(6).map(|&l| format!("layer {l} = {}", dialect.source_key(l, Param::ConvWeight))).collect();
+    format!("{why} ({})", named.join(", "))
+}
+
+/// An error and its sources as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Near misses for a refused import: each missing weight's closest unexpected key, shape

@@ -24,6 +24,8 @@ pub struct Section {
 /// Splits cfg text into sections. `source` names the file in errors.
 pub fn parse_sections(source: &str, text: &str) -> Result<Vec<Section>, CfgError> {
     let mut sections: Vec<Section> = Vec::new();
+    // A byte-order mark (Windows editors write one) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let content = raw.split(['#', ';']).next().unwrap_or("").trim();

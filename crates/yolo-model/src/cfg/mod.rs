@@ -186,8 +186,9 @@ impl<'a> Keys<'a> {
 /// larger ones are typos or attacks, and products of them would overflow.
 const MAX_VALUE: usize = 1 << 16;
 
-/// The largest downsampling factor of a network (the product of its strides).
-const MAX_FACTOR: usize = 1 << 20;
+/// The largest downsampling factor of a network (the product of its strides): a network that
+/// downsamples more than this has no input it can run on (inputs are at most 4096 pixels).
+const MAX_FACTOR: usize = 4096;
 
 /// `factor * stride`, refused when absurd (instead of wrapping in release builds).
 fn scaled(keys: &Keys<'_>, factor: usize, stride: usize) -> Result<usize, CfgError> {
@@ -197,7 +198,7 @@ fn scaled(keys: &Keys<'_>, factor: usize, stride: usize) -> Result<usize, CfgErr
             CfgErrorKind::BadValue {
                 key: "stride".into(),
                 value: stride.to_string(),
-                expected: "strides whose product stays under 2^20",
+                expected: "strides whose product (the network's downsampling) is at most 4096",
             },
         )
     })

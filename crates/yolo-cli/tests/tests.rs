@@ -8,6 +8,7 @@
 //! - `hostile`: the bad-input corpus (containers, pickles, tensors, semantics, formats, cfg,
 //!   images, arguments) under memory and time limits, and output safety;
 //! - `val`: `yolov3 val` vs pycocotools on the labelled fixture, both layouts, bad datasets;
+//! - `wgpu_cache`: the wgpu autotune store is reused across processes, and never fails a run;
 //! - `detect_options`: class filters, caps, label files, COCO results, quiet stderr, devices.
 
 mod cli;
@@ -19,3 +20,4 @@ mod models;
 mod parity;
 mod security;
 mod val;
+mod wgpu_cache;

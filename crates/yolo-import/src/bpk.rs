@@ -131,6 +131,8 @@ pub fn load(path: &Path, device: &Device) -> Result<(Yolo, BurnpackInfo), Import
         .map_err(|source| BurnpackError::Cfg { path: display.clone(), source: Box::new(source) })?;
     let numerics = Numerics::from_text(get(NUMERICS)?)
         .ok_or_else(|| BurnpackError::NotOurs { path: display.clone(), key: NUMERICS })?;
+    // Before any tensor is read or the model allocated: the stored cfg decides both.
+    spec.check_parameters().map_err(|why| read_fail(format!("stored cfg: {why}")))?;
     let expected = meta.get(CHECKSUM).cloned();
     let mut sum = 0u64;
     let mut tensors = Vec::new();

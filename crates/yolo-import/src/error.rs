@@ -23,12 +23,14 @@ pub enum ImportError {
     Burnpack(Box<BurnpackError>),
     #[error("{}", mismatch_message(.0))]
     Mismatch(Box<crate::report::ApplyReport>),
-    /// An error of the checkpoint at `path` whose own message does not name the file.
-    #[error("{path}")]
+    /// An error of the checkpoint at `path` whose own message does not name the file. The
+    /// message carries the inner one (so `to_string()` says it all) and `source()` is that
+    /// error too, so its own causes stay reachable; [`ImportError::inner`] gives it typed.
+    #[error("{path}: {error}")]
     InFile {
         path: String,
         #[source]
-        source: Box<ImportError>,
+        error: Box<ImportError>,
     },
 }
 
@@ -39,7 +41,15 @@ impl ImportError {
         if matches!(self, ImportError::InFile { .. }) || self.to_string().contains(&path) {
             return self;
         }
-        ImportError::InFile { path, source: Box::new(self) }
+        ImportError::InFile { path, error: Box::new(self) }
+    }
+
+    /// The error itself, without the file it was wrapped in by [`ImportError::in_file`].
+    pub fn inner(&self) -> &ImportError {
+        match self {
+            ImportError::InFile { error, .. } => error.inner(),
+            other => other,
+        }
     }
 }
 

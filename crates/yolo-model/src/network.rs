@@ -37,7 +37,16 @@ pub enum InputError {
     Size { height: usize, width: usize, stride: usize },
     #[error("at input size {height}x{width}, layer {layer} {reason}")]
     Layer { height: usize, width: usize, layer: usize, reason: String },
+    #[error(
+        "at input size {height}x{width} and batch {batch}, layer {layer}'s output would take {mib} MiB \
+         (more than the {limit_mib} MiB one activation may use): use a smaller --size or --batch"
+    )]
+    TooLarge { height: usize, width: usize, batch: usize, layer: usize, mib: u64, limit_mib: u64 },
 }
+
+/// The most one layer's output may take (all images of a batch): yolov3 at 4096x4096 needs
+/// 2 GiB in its first layer; beyond this a cfg or a --size/--batch is an error, not an abort.
+pub const MAX_ACTIVATION_BYTES: u64 = 4 << 30;
 
 impl Yolo {
     /// Builds the network with freshly initialised weights (seed the device for determinism).
@@ -103,12 +112,27 @@ impl Yolo {
             return Err(InputError::Size { height: h, width: w, stride });
         }
         // Strides fit; unpadded windows and the maps joined by shortcuts and routes must too.
-        crate::shapes::map_sizes(spec, h, w).map(|_| ()).map_err(|(layer, reason)| InputError::Layer {
+        let sizes = crate::shapes::map_sizes(spec, h, w).map_err(|(layer, reason)| InputError::Layer {
             height: h,
             width: w,
             layer,
             reason,
-        })
+        })?;
+        let batch = dims[0];
+        let bytes = |i: usize, [mh, mw]: [usize; 2]| {
+            (spec.out_channels[i] as u64).saturating_mul(mh as u64 * mw as u64).saturating_mul(4 * batch as u64)
+        };
+        match sizes.iter().enumerate().map(|(i, &hw)| (i, bytes(i, hw))).max_by_key(|&(_, b)| b) {
+            Some((layer, b)) if b > MAX_ACTIVATION_BYTES => Err(InputError::TooLarge {
+                height: h,
+                width: w,
+                batch,
+                layer,
+                mib: b >> 20,
+                limit_mib: MAX_ACTIVATION_BYTES >> 20,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The raw output maps of the `[yolo]` heads, in cfg order.

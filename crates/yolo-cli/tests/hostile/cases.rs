@@ -403,6 +403,19 @@ fn tensor_views(dir: &Path) -> Vec<Case> {
         t.stride.swap(2, 3);
         assert_eq!(a, b);
     }, succeeds(&[]));
+    // Stride-0 views that make two layers 16384 filters wide: a consistent topology whose model
+    // would need 10 GB (each view under the reader's 10 GiB limit); refused before anything is
+    // allocated.
+    let mut wide = tensors.clone();
+    let conv2 = wide.iter().position(|t| t.key.ends_with("conv_2.weight")).expect("layer 2");
+    for (i, size) in [(conv, vec![16384, 3, 3, 3]), (conv2, vec![16384, 16384, 3, 3])] {
+        wide[i].size = size;
+        wide[i].stride = vec![0, 0, 0, 0];
+        wide[i].numel = 1;
+        wide[i].bytes.truncate(4);
+    }
+    let f = checkpoint(dir, "wide_stride0.pt", &wide, b"");
+    cases.push(import(g, "stride-0 views claiming a 10 GB model", &f, &[], fails(&["parameters"])));
     // Thousands of junk keys beside the real ones.
     let mut junk = tensors.clone();
     for i in 0..3000 {
@@ -610,6 +623,9 @@ fn cfgs(dir: &Path) -> Vec<Case> {
         big.extend_from_slice(comment);
     }
     cfg_case("50 MB cfg", "big.cfg", &big, fails(&[]));
+    // A legal size and batch whose first activation is 16 GiB: refused before the input exists.
+    let args = os(&["bench", "--device", "cpu", "--arch", "yolov3", "--size", "4096", "--batch", "8", "-n", "1", "--warmup", "0"]);
+    cases.push(Case { group: "arguments", name: "bench yolov3 at 4096 batch 8 (16 GiB activation)".into(), file: None, args, expect: fails(&["MiB", "--batch"]) });
     let sub = dir.join("a_directory.cfg");
     std::fs::create_dir_all(&sub).expect("dir");
     let mut args = os(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", "weights/yolov3-tiny.weights", "--cfg"]);
@@ -766,7 +782,7 @@ fn arguments(dir: &Path) -> Vec<Case> {
         ("--remap with a bad regex", "(=x", vec!["remap"]),
         ("--remap mapping every key to one name", ".*=same", vec!["same"]),
     ] {
-        let mut case = import(g, name, &dp, &["--remap", rule], fails(&words.leak()));
+        let mut case = import(g, name, &dp, &["--remap", rule], fails(words.leak()));
         case.file = None; // a flag's defect: the message names the rule
         cases.push(case);
     }

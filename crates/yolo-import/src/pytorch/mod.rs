@@ -300,6 +300,7 @@ fn import_unnamed(
     }
     let ranking = report.ranking.clone();
     let hints = move |r: &ApplyReport| hints(r, dialect, &ranking, &sources);
+    config.spec.check_parameters().map_err(PytorchError::Architecture)?;
     let mut model = Yolo::for_loading(config, device);
     let apply = report::apply(&mut model, tensors, foreign, &hints, options.allow_partial);
     if let Some(cause) = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {

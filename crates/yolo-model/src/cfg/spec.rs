@@ -106,7 +106,39 @@ pub struct NetworkSpec {
     pub max_stride: usize,
 }
 
+/// The most parameters a network may have (1 GiB of f32; yolov3-spp has 63 million): a cfg or
+/// an inferred topology beyond this is refused before anything is allocated.
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+
 impl NetworkSpec {
+    /// Weights and BatchNorm statistics of every conv (what loading allocates), saturating.
+    pub fn parameter_count(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                LayerSpec::Conv(c) => {
+                    let per_filter = (c.in_channels / c.groups.max(1)) as u64 * (c.size as u64).saturating_pow(2);
+                    let extra = if c.batch_normalize { 4 } else { 1 };
+                    (c.filters as u64).saturating_mul(per_filter.saturating_add(extra))
+                }
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// An error when the network is larger than [`MAX_PARAMETERS`].
+    pub fn check_parameters(&self) -> Result<(), String> {
+        let count = self.parameter_count();
+        match count > MAX_PARAMETERS {
+            true => Err(format!(
+                "the network would have {count} parameters ({} MiB), more than the {MAX_PARAMETERS} this loader \
+                 accepts (yolov3-spp has 63 million)",
+                count.saturating_mul(4) >> 20
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// The `[yolo]` heads in cfg order.
     pub fn heads(&self) -> impl Iterator<Item = (usize, &YoloSpec)> {
         self.layers.iter().enumerate().filter_map(|(i, l)| match l {

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
+use super::direct;
 use super::winograd::{self, Variant};
 use crate::cfg::Activation;
 
@@ -17,6 +18,8 @@ const BAND_FLOATS: usize = 1 << 20;
 pub(crate) enum Kernel<'a> {
     /// Winograd with `U`, the weights transformed for that variant.
     Winograd(Variant, &'a [f32]),
+    /// Few input channels (the first layers): [`direct`], no column matrix.
+    Direct,
     /// 1x1, stride 1, no padding: the image is the column matrix, one product.
     Pointwise,
     /// Everything else: column matrix in row bands, one product per band.
@@ -25,11 +28,12 @@ pub(crate) enum Kernel<'a> {
 
 impl<'a> Kernel<'a> {
     /// The kernel for `g`: Winograd where [`winograd::choose`] picks a variant (`u` then
-    /// supplies its transformed weights, typically from the block's cache), else pointwise
-    /// for 1x1, else im2col.
+    /// supplies its transformed weights, typically from the block's cache), else the direct
+    /// kernel where [`direct::applies`], else pointwise for 1x1, else im2col.
     pub fn choose(g: &ConvGeometry, out_channels: usize, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
         match winograd::choose(g, out_channels) {
             Some(variant) => Kernel::Winograd(variant, u(variant)),
+            None if direct::applies(g, out_channels) => Kernel::Direct,
             None if g.is_pointwise() => Kernel::Pointwise,
             None => Kernel::Im2col,
         }
@@ -66,6 +70,7 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
             Kernel::Winograd(variant, u) => {
                 winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
             }
+            Kernel::Direct => direct::conv(image, g, p.weight, p.bias, p.out_channels, p.activation, out),
             Kernel::Pointwise => {
                 let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
                 let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };

@@ -8,7 +8,8 @@
 //! activation fused in, reading the weights and the input in place. 1x1 convolutions need no
 //! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
 //! the arithmetic, use Winograd F(4x4, 3x3) or F(2x2, 3x3) ([`winograd`], chosen per layer
-//! from measurements): up to 4x fewer multiplies.
+//! from measurements): up to 4x fewer multiplies. Layers with few input channels (the
+//! first ones, where the product would be too thin) use a direct kernel ([`direct`]).
 //!
 //! Darknet's maxpool has a host kernel too ([`pool`]).
 //!
@@ -46,6 +47,7 @@ macro_rules! simd_fn {
 
 mod cache;
 mod conv;
+mod direct;
 mod flex;
 mod gemm;
 mod im2col;

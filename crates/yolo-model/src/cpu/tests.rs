@@ -48,6 +48,7 @@ fn kernel_of(spec: &ConvSpec, dims: [usize; 4]) -> &'static str {
     match Kernel::choose(&g, spec.filters, |_| &[]) {
         Kernel::Winograd(Variant::F2, _) => "F2",
         Kernel::Winograd(Variant::F4, _) => "F4",
+        Kernel::Direct => "direct",
         Kernel::Pointwise => "pointwise",
         Kernel::Im2col => "im2col",
     }
@@ -64,12 +65,19 @@ fn matches_generic_conv_for_darknet_geometries() {
         ("pointwise", spec(32, 16, 1, 1, 0, Activation::Leaky), [2, 32, 13, 13]),
         ("pointwise", spec(16, 24, 1, 1, 0, Activation::Linear), [1, 16, 7, 9]),
         ("im2col", spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
-        ("im2col", spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
-        ("im2col", spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
-        ("im2col", spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
-        ("im2col", spec(8, 12, 3, 1, 1, Activation::Logistic), [1, 8, 5, 6]),
+        ("direct", spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
+        ("direct", spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
+        ("direct", spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
+        ("direct", spec(8, 12, 3, 1, 1, Activation::Logistic), [1, 8, 5, 6]),
         ("im2col", spec(4, 6, 5, 2, 2, Activation::Leaky), [1, 4, 11, 10]),
-        ("im2col", spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
+        ("direct", spec(8, 10, 5, 1, 2, Activation::Leaky), [1, 8, 11, 10]),
+        ("direct", spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
+        ("im2col", spec(8, 6, 3, 1, 1, Activation::Leaky), [1, 8, 9, 9]),
+        // tiny's 16->32 at 208 (13 column blocks), a last column block of 2 (210 = 13 x 16 +
+        // 2), batch 2, 32 x 9 = 288 taps (the most the direct kernel takes).
+        ("direct", spec(16, 32, 3, 1, 1, Activation::Leaky), [1, 16, 208, 208]),
+        ("direct", spec(8, 16, 3, 1, 1, Activation::Leaky), [2, 8, 40, 210]),
+        ("direct", spec(32, 40, 3, 1, 1, Activation::Linear), [2, 32, 33, 35]),
         // Several bands of the column matrix, stride 1 and 2.
         ("im2col", spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
         ("im2col", spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
@@ -82,6 +90,8 @@ fn matches_generic_conv_for_darknet_geometries() {
         ("F2", spec(32, 64, 3, 1, 1, Activation::Swish), [2, 32, 1, 1]),
     ];
     for (expected, spec, dims) in cases {
+        // Without AVX-512 the direct kernel steps aside for im2col.
+        let expected = if expected == "direct" && super::simd_level() != "avx512" { "im2col" } else { expected };
         assert_eq!(kernel_of(&spec, dims), expected, "{spec:?} on {dims:?}");
         for bias in [false, true] {
             let block = block(&spec, bias, &device);
@@ -182,5 +192,36 @@ fn both_winograd_variants_match_im2col() {
             let diff = out.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
             assert!(diff < 3e-5, "{variant:?} on {h}x{w}: max relative difference {diff}");
         }
+    }
+}
+
+/// The direct kernel at geometries its policy does not pick (stride 2, three input channels,
+/// a partial channel block, 5x5) against im2col, so its general code stays right.
+#[test]
+fn direct_kernel_matches_im2col_at_any_stride() {
+    use super::conv::{conv2d, ConvParams};
+
+    if super::simd_level() != "avx512" {
+        eprintln!("direct kernel not run: this CPU has no AVX-512");
+        return;
+    }
+    let device = Device::flex();
+    device.seed(13);
+    let values = |n: usize| {
+        Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device).into_data().try_into_vec::<f32>().expect("f32")
+    };
+    // (in, out, kernel, stride, padding, height, width)
+    let cases = [(3, 16, 3, 1, 1, 40, 50), (3, 13, 3, 2, 1, 41, 38), (32, 64, 3, 2, 1, 64, 70), (4, 9, 5, 2, 2, 11, 10), (8, 8, 3, 3, 0, 20, 23)];
+    for (cin, cout, k, stride, padding, h, w) in cases {
+        let g = ConvGeometry { in_channels: cin, height: h, width: w, kernel: k, stride, padding };
+        let (x, weight, bias) = (values(2 * cin * h * w), values(cout * cin * k * k), values(cout));
+        let params =
+            ConvParams { weight: &weight, kernel: Kernel::Im2col, bias: Some(&bias), out_channels: cout, activation: Activation::Leaky };
+        let n = 2 * cout * g.out_height() * g.out_width();
+        let (mut reference, mut out) = (vec![0.0; n], vec![0.0; n]);
+        conv2d(&x, 2, &g, &params, &mut reference);
+        conv2d(&x, 2, &g, &ConvParams { kernel: Kernel::Direct, ..params }, &mut out);
+        let diff = reference.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{g:?} -> {cout}: max difference {diff}");
     }
 }

@@ -1,0 +1,214 @@
+//! Direct convolution for layers with few input channels (tiny's 16->32 at 208), where
+//! Winograd does not pay and im2col + gemm multiplies a thin weight matrix (32x144) by a
+//! column matrix of 43k columns that it first has to write. Here the input is copied once,
+//! zero-padded and split into stride phases so that every tap reads contiguous columns, and
+//! a register block of [`BLOCK`] output channels x [`LANES`] output columns accumulates all `C_in*k*k`
+//! taps before it is written, bias and activation applied.
+
+use rayon::prelude::*;
+
+use super::conv::activate_plain;
+use super::im2col::ConvGeometry;
+use crate::cfg::Activation;
+
+/// Output channels per register block.
+const BLOCK: usize = 8;
+/// Output columns per register block (one AVX-512 register, two AVX2 ones).
+const LANES: usize = 16;
+/// The most taps (`C_in * k * k`) the direct kernel takes; beyond it the weights of one
+/// block no longer stay in L1 and im2col's product is efficient anyway.
+const MAX_TAPS: usize = 32 * 9;
+
+/// Whether the direct kernel computes `g` (on this CPU). Measured on a 2-core Sapphire Rapids
+/// (`yolov3 bench --profile`, 2 threads, 416; ms, direct vs im2col): 16->32 at 208 3.0 vs 4.3;
+/// 3->16 at 416 3.9 vs 4.1 and 3->32 at 416 8.4 vs 7.6 (three input channels give too few
+/// taps per output to hide the writes); the stride-2 32->64 416->208 26 vs 18 (the phase
+/// split costs more than im2col's column matrix). So: stride 1, at least 8 input channels, at
+/// most [`MAX_TAPS`] taps, and AVX-512 (the only body written; elsewhere im2col, unmeasured
+/// against this). The kernel itself takes any stride (tested).
+pub(crate) fn applies(g: &ConvGeometry, out_channels: usize) -> bool {
+    g.kernel > 1
+        && g.kernel <= 5
+        && g.stride == 1
+        && g.in_channels >= 8
+        && g.patch_len() <= MAX_TAPS
+        && out_channels >= BLOCK
+        && super::simd_level() == "avx512"
+}
+
+/// The input of one image zero-padded and split by column phase: padded row `r`, phase `q`
+/// (`0..s`), index `j` holds padded column `j*s + q`, so the columns `ox*s + kx` that one
+/// tap reads for consecutive `ox` are contiguous: phase `kx % s`, from index `kx / s`.
+struct Phased {
+    data: Vec<f32>,
+    rows: usize,
+    stride: usize,
+    /// Floats per (row, phase): room for whole [`LANES`] blocks plus the widest tap offset.
+    len: usize,
+}
+
+impl Phased {
+    fn new(image: &[f32], g: &ConvGeometry) -> Phased {
+        let (s, p) = (g.stride, g.padding);
+        let rows = g.height + 2 * p;
+        let len = g.out_width().next_multiple_of(LANES) + (g.kernel - 1) / s + 1;
+        let mut data = vec![0.0f32; g.in_channels * rows * s * len];
+        let plane = g.height * g.width;
+        data.par_chunks_mut(rows * s * len).enumerate().for_each(|(c, dst)| {
+            let src = &image[c * plane..][..plane];
+            for (y, row) in src.chunks_exact(g.width).enumerate() {
+                let base = (y + p) * s * len;
+                if s == 1 {
+                    dst[base + p..][..g.width].copy_from_slice(row);
+                    continue;
+                }
+                // Phase q holds the padded columns q, q + s, ...: image columns q - p + j*s.
+                for q in 0..s {
+                    let from = (q + s * p - p) % s; // first image column in phase q
+                    let at = base + q * len + (from + p) / s;
+                    for (d, &v) in dst[at..].iter_mut().zip(row[from.min(g.width)..].iter().step_by(s)) {
+                        *d = v;
+                    }
+                }
+            }
+        });
+        Phased { data, rows, stride: s, len }
+    }
+
+    /// Start of the run tap `(c, ky, kx)` reads for output row `oy` from column block `x0`.
+    #[inline(always)]
+    fn at(&self, c: usize, row: usize, kx: usize, x0: usize) -> usize {
+        ((c * self.rows + row) * self.stride + kx % self.stride) * self.len + x0 + kx / self.stride
+    }
+}
+
+/// Weights as `[blocks][taps][BLOCK]`, zero for the channels past `out_channels`.
+fn pack_weights(weight: &[f32], out_channels: usize, taps: usize) -> Vec<f32> {
+    let blocks = out_channels.div_ceil(BLOCK);
+    let mut packed = vec![0.0f32; blocks * taps * BLOCK];
+    for (o, filter) in weight.chunks_exact(taps).enumerate().take(out_channels) {
+        let (b, lane) = (o / BLOCK, o % BLOCK);
+        for (t, &w) in filter.iter().enumerate() {
+            packed[(b * taps + t) * BLOCK + lane] = w;
+        }
+    }
+    packed
+}
+
+/// `act(conv(image) + bias)` for one image (`[C_in, H, W]`) into `out` (`[C_out, H', W']`);
+/// `weight` is `[C_out, C_in, k, k]`.
+pub(crate) fn conv(
+    image: &[f32],
+    g: &ConvGeometry,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out_channels: usize,
+    activation: Activation,
+    out: &mut [f32],
+) {
+    let taps = g.patch_len();
+    let input = Phased::new(image, g);
+    let packed = pack_weights(weight, out_channels, taps);
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    let plane = out_h * out_w;
+    // Work items: (channel block, output row); each writes its rows of its block's planes.
+    let blocks = out_channels.div_ceil(BLOCK);
+    let rows_per_item = (out_h / (4 * rayon::current_num_threads()).div_ceil(blocks).max(1)).clamp(1, out_h);
+    let bands = out_h.div_ceil(rows_per_item);
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..blocks * bands).map(|_| Vec::with_capacity(BLOCK)).collect();
+    for (o, channel) in out[..out_channels * plane].chunks_exact_mut(plane).enumerate() {
+        for (band, rows) in channel.chunks_mut(rows_per_item * out_w).enumerate() {
+            pieces[(o / BLOCK) * bands + band].push(rows);
+        }
+    }
+    pieces.into_par_iter().enumerate().for_each(|(item, planes)| {
+        let (b, band) = (item / bands, item % bands);
+        let w = &packed[b * taps * BLOCK..][..taps * BLOCK];
+        let first = band * rows_per_item;
+        let channels = planes.len();
+        let bias = bias.map(|all| &all[b * BLOCK..b * BLOCK + channels]);
+        block_rows(&input, g, w, bias, activation, first, planes);
+    });
+}
+
+/// Output rows `first..` (as many as `planes` hold) of one channel block.
+#[allow(unsafe_code)] // the call into the AVX-512 body; `applies` checked the CPU
+fn block_rows(
+    input: &Phased,
+    g: &ConvGeometry,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    first: usize,
+    mut planes: Vec<&mut [f32]>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `applies` admits this kernel only where the CPU has AVX-512F.
+    unsafe {
+        block_rows_avx512(input, g, w, bias, activation, first, &mut planes)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("direct::applies is false off x86-64")
+}
+
+/// [`block_rows`] with AVX-512: [`BLOCK`] accumulators of [`LANES`] columns in registers
+/// over all taps. (Written with intrinsics: the same loop over plain arrays, dispatched by
+/// pulp, compiled to scalar FMAs on memory and ran 4-6x slower than im2col.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)] // unaligned loads and stores of slices whose length is checked
+fn block_rows_avx512(
+    input: &Phased,
+    g: &ConvGeometry,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    activation: Activation,
+    first: usize,
+    planes: &mut [&mut [f32]],
+) {
+    use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps};
+    let (k, s) = (g.kernel, g.stride);
+    let out_w = g.out_width();
+    let rows = planes[0].len() / out_w;
+    let mut lanes = [[0.0f32; LANES]; BLOCK];
+    // Tap `(c, ky, kx)` of output `(oy, x0)` reads from `input.at(c, oy*s + ky, kx, x0)`,
+    // which is `oy*s*s*len + x0` plus this offset.
+    let mut offsets = Vec::with_capacity(g.patch_len());
+    for c in 0..g.in_channels {
+        for ky in 0..k {
+            for kx in 0..k {
+                offsets.push(input.at(c, ky, kx, 0));
+            }
+        }
+    }
+    let last_end = offsets.iter().max().map_or(0, |&o| o + LANES);
+    for r in 0..rows {
+        let oy = first + r;
+        for x0 in (0..out_w).step_by(LANES) {
+            let mut acc = [_mm512_set1_ps(0.0); BLOCK];
+            if let Some(bias) = bias {
+                for (a, &b) in acc.iter_mut().zip(bias) {
+                    *a = _mm512_set1_ps(b);
+                }
+            }
+            // Every tap's run sits at `base + offsets[t]`; the last one ends inside `data`.
+            let base = oy * s * s * input.len + x0;
+            assert!(base + last_end <= input.data.len(), "the phased input covers every tap");
+            let src = input.data[base..].as_ptr();
+            for (&off, wt) in offsets.iter().zip(w.chunks_exact(BLOCK)) {
+                // SAFETY: `off + LANES <= last_end` for every tap, checked against `data` above.
+                let x = unsafe { _mm512_loadu_ps(src.add(off)) };
+                for (a, &wv) in acc.iter_mut().zip(wt) {
+                    *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                }
+            }
+            let n = LANES.min(out_w - x0);
+            for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
+                // SAFETY: `lane` holds LANES floats.
+                unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), a) };
+                activate_plain(&mut lane[..n], activation);
+                plane[r * out_w + x0..][..n].copy_from_slice(&lane[..n]);
+            }
+        }
+    }
+}

@@ -38,26 +38,34 @@ def timed(fn, runs, warmup=2):
 
 
 def darknet_weights(arch, tmp):
-    """The bundled weights for tiny; a random darknet file of the right size for yolov3."""
+    """The bundled weights for tiny; for yolov3, pytorchyolo's own random initialisation
+    (BatchNorm variances 1, as a real checkpoint's are positive) saved as a darknet file."""
     if arch == "yolov3-tiny":
         return ROOT / "weights/yolov3-tiny.weights"
-    import numpy as np
-
     path = pathlib.Path(tmp) / "yolov3-random.weights"
     if not path.exists():
-        header = np.array([0, 2, 5], dtype=np.int32).tobytes() + np.zeros(1, dtype=np.int64).tobytes()
-        rng = np.random.default_rng(0)
-        body = (rng.standard_normal(62_001_757, dtype=np.float32) * 0.01).tobytes()
-        path.write_bytes(header + body)
+        import torch
+
+        torch.manual_seed(0)
+        darknet_class()(str(CFG[arch])).save_darknet_weights(str(path))
+        # pytorchyolo writes five int32 with version 0.0, which darknet reads as a 16-byte
+        # header; version 0.2 makes the same 20 bytes a header with a 64-bit `seen`.
+        with open(path, "r+b") as f:
+            f.seek(4)
+            f.write((2).to_bytes(4, "little"))
     return path
 
 
-def torch_model(arch, weights):
+def darknet_class():
     for name in ["imgaug", "imgaug.augmenters", "imgaug.augmentables", "imgaug.augmentables.bbs"]:
         sys.modules.setdefault(name, mock.MagicMock(name=name))
     from pytorchyolo.models import Darknet
 
-    model = Darknet(str(CFG[arch]))
+    return Darknet
+
+
+def torch_model(arch, weights):
+    model = darknet_class()(str(CFG[arch]))
     model.load_darknet_weights(str(weights))
     return model.eval()
 

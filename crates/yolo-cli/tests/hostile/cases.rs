@@ -766,6 +766,15 @@ fn arguments(dir: &Path) -> Vec<Case> {
             expect: fails(&[flag.trim_start_matches('-')]),
         });
     }
+    // Eight photos at 4096 in one batch: an 8 GiB first activation, refused before any photo
+    // is decoded or the 1.6 GB batch buffer reserved.
+    let eight = dir.join("eight_photos");
+    std::fs::create_dir_all(&eight).expect("dir");
+    for i in 0..8 {
+        std::fs::copy(root().join("weights/dog.jpg"), eight.join(format!("dog{i}.jpg"))).expect("copy");
+    }
+    let args = [os(&["detect", "--device", "cpu", "--size", "4096", "--batch", "8"]), vec![p(&eight)]].concat();
+    cases.push(Case { group: g, name: "detect 8 photos at 4096 in one batch".into(), file: None, args, expect: fails(&["MiB", "--batch"]) });
     cases.push(Case { group: g, name: "--batch 100000000 (one image: fine)".into(), file: None, args: detect(&["--batch", "100000000"]), expect: succeeds(&["dog"]) });
     cases.push(Case { group: g, name: "--rect with --resize".into(), file: None, args: detect(&["--rect", "--resize", "stretch"]), expect: fails(&["rect"]) });
     let few = write(dir, "few.names", b"person\nbicycle\n");

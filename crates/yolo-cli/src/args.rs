@@ -358,7 +358,11 @@ impl From<DeviceArg> for yolo::DeviceChoice {
 
 /// `--resize`, with `--rect` as its shorthand.
 pub fn resize(resize: ResizeArg, rect: bool) -> yolo::Resize {
-    if rect { yolo::Resize::Rect } else { resize.into() }
+    if rect {
+        yolo::Resize::Rect
+    } else {
+        resize.into()
+    }
 }
 
 impl From<ResizeArg> for yolo::Resize {

@@ -43,10 +43,7 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
             for a in &adapters {
                 out.push_str(&format!("  {:<40} {:<7} {:<11} {}\n", a.name, a.backend, a.kind.name(), a.driver));
             }
-            out.push_str(&format!(
-                "  autotune cache: {cache_text} (${})\n",
-                yolo::gpu_cache::CACHE_DIR_VAR
-            ));
+            out.push_str(&format!("  autotune cache: {cache_text} (${})\n", yolo::gpu_cache::CACHE_DIR_VAR));
             out.push_str(&format!(
                 "cpu:\n  {}, {} threads, kernels use {}\n--device auto: {auto} ({why})\n",
                 cpu.model, cpu.threads, cpu.simd

@@ -30,8 +30,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
     };
     let mut remaps = args.remaps.iter().map(|r| RemapRule::parse(r)).collect::<Result<Vec<_>, _>>()?;
     if let Some(path) = &args.remap_file {
-        let text =
-            yolo_import::read_text(path, "remap file")?;
+        let text = yolo_import::read_text(path, "remap file")?;
         remaps.extend(RemapRule::parse_file(&text)?);
     }
     Ok(PytorchOptions {

@@ -46,7 +46,10 @@ mod tests {
         assert_eq!(check("layers.0.conv.weight", [0.0, -1.0, 2.0]), Ok(()));
         assert_eq!(check("layers.0.conv.weight", [0.0, f32::NAN]).map_err(|e| (e.index, e.what)), Err((1, "NaN")));
         assert_eq!(check("layers.3.bn.gamma", [f32::INFINITY]).map_err(|e| e.what), Err("infinite"));
-        assert_eq!(check("layers.3.bn.running_var", [1.0, -0.5]).map_err(|e| (e.index, e.what)), Err((1, "negative variance")));
+        assert_eq!(
+            check("layers.3.bn.running_var", [1.0, -0.5]).map_err(|e| (e.index, e.what)),
+            Err((1, "negative variance"))
+        );
         assert_eq!(check("layers.3.bn.beta", [-0.5]), Ok(()));
     }
 }

@@ -375,7 +375,9 @@ mod tests {
     fn fit_into_is_bit_identical_to_the_reference() {
         for image in images() {
             let (w, h) = (image.width() as usize, image.height() as usize);
-            for (mode, size) in [(Resize::Letterbox, 416), (Resize::Stretch, 416), (Resize::Rect, 416), (Resize::Letterbox, 32)] {
+            for (mode, size) in
+                [(Resize::Letterbox, 416), (Resize::Stretch, 416), (Resize::Rect, 416), (Resize::Letterbox, 32)]
+            {
                 let target = input_shape(w, h, size, 32, mode);
                 let (expected, placement) = prepare(&crate::image_io::to_planar(&image), target, mode);
                 let mut out = vec![f32::NAN; 3 * target[0] * target[1]];

@@ -4,8 +4,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::pickle::{Pickle, TensorSpec, contiguous, state_dict, torch_zip, zip_of};
-use super::{Case, Expect, run_all, scratch, write};
+use super::pickle::{contiguous, state_dict, torch_zip, zip_of, Pickle, TensorSpec};
+use super::{run_all, scratch, write, Case, Expect};
 use crate::common::{fixture, root};
 
 fn os(args: &[&str]) -> Vec<OsString> {
@@ -34,7 +34,13 @@ fn import(group: &'static str, name: &str, file: &Path, extra: &[&str], expect: 
 
 /// `yolov3 inspect FILE`.
 fn inspect(group: &'static str, name: &str, file: &Path, expect: Expect) -> Case {
-    Case { group, name: format!("inspect {name}"), file: Some(file.to_owned()), args: vec!["inspect".into(), p(file)], expect }
+    Case {
+        group,
+        name: format!("inspect {name}"),
+        file: Some(file.to_owned()),
+        args: vec!["inspect".into(), p(file)],
+        expect,
+    }
 }
 
 /// `yolov3 detect weights/dog.jpg -w FILE`.
@@ -190,9 +196,8 @@ fn deflate_bomb(dir: &Path, entries: &[(String, Vec<u8>)], target: &str) -> Path
     let path = dir.join(&name);
     let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
     let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let deflated = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
+    let deflated =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true);
     let zeros = vec![0u8; 1 << 20];
     for (entry, bytes) in entries {
         if entry.ends_with(target) {
@@ -244,7 +249,12 @@ fn pickles(dir: &Path) -> Vec<Case> {
         // Inside a torch zip, before the state dict's entries.
         let f = checkpoint(dir, &format!("zip_{stem}.pt"), &tensors, payload);
         cases.push(import(g, &format!("{route} in a torch zip"), &f, &[], fails(&["--ignore-pickle-code"])));
-        cases.push(inspect(g, &format!("{route} in a torch zip"), &f, Expect::Reports(vec!["weights_only=False): YES"])));
+        cases.push(inspect(
+            g,
+            &format!("{route} in a torch zip"),
+            &f,
+            Expect::Reports(vec!["weights_only=False): YES"]),
+        ));
         // A bare pickle file.
         let mut bare = Pickle::new();
         bare.raw(payload).raw(b"}.");
@@ -288,15 +298,39 @@ fn pickles(dir: &Path) -> Vec<Case> {
     cases.push(inspect(g, "memo reference explosion", &f, Expect::Either));
     let mut lie = Pickle::new();
     lie.raw(b"\x8d").raw(&(1u64 << 60).to_le_bytes()).raw(b"abc.");
-    cases.push(import(g, "BINUNICODE8 claims 2^60 bytes", &write(dir, "binunicode8.pt", &torch_zip(&lie.0, &[])), &[], fails(&[])));
+    cases.push(import(
+        g,
+        "BINUNICODE8 claims 2^60 bytes",
+        &write(dir, "binunicode8.pt", &torch_zip(&lie.0, &[])),
+        &[],
+        fails(&[]),
+    ));
     let mut frame = Pickle(vec![0x80, 4]);
     frame.raw(b"\x95").raw(&(1u64 << 40).to_le_bytes()).raw(b"}.");
-    cases.push(import(g, "FRAME claims 2^40 bytes", &write(dir, "frame.pt", &torch_zip(&frame.0, &[])), &[], fails(&[])));
+    cases.push(import(
+        g,
+        "FRAME claims 2^40 bytes",
+        &write(dir, "frame.pt", &torch_zip(&frame.0, &[])),
+        &[],
+        fails(&[]),
+    ));
     let full = state_dict(&tensors, b"").0;
     let cut = &full[..full.len() - 1];
-    cases.push(import(g, "stream cut before STOP", &write(dir, "no_stop.pt", &torch_zip(cut, &tensors)), &[], fails(&[])));
+    cases.push(import(
+        g,
+        "stream cut before STOP",
+        &write(dir, "no_stop.pt", &torch_zip(cut, &tensors)),
+        &[],
+        fails(&[]),
+    ));
     let half = &full[..full.len() / 2];
-    cases.push(import(g, "stream cut in half", &write(dir, "half_pickle.pt", &torch_zip(half, &tensors)), &[], fails(&[])));
+    cases.push(import(
+        g,
+        "stream cut in half",
+        &write(dir, "half_pickle.pt", &torch_zip(half, &tensors)),
+        &[],
+        fails(&[]),
+    ));
     // _rebuild_tensor_v2 with nonsense arguments: a string where the size tuple goes.
     let mut nonsense = Pickle::new();
     nonsense.global("collections", "OrderedDict").raw(b")R(").str(&tensors[0].key);
@@ -396,13 +430,18 @@ fn tensor_views(dir: &Path) -> Vec<Case> {
         },
         succeeds(&[]),
     );
-    variant("a transposed (non-contiguous) view", "transposed.pt", &|t| {
-        let (a, b) = (t.size[2], t.size[3]);
-        t.size.swap(2, 3);
-        t.stride = contiguous(&t.size);
-        t.stride.swap(2, 3);
-        assert_eq!(a, b);
-    }, succeeds(&[]));
+    variant(
+        "a transposed (non-contiguous) view",
+        "transposed.pt",
+        &|t| {
+            let (a, b) = (t.size[2], t.size[3]);
+            t.size.swap(2, 3);
+            t.stride = contiguous(&t.size);
+            t.stride.swap(2, 3);
+            assert_eq!(a, b);
+        },
+        succeeds(&[]),
+    );
     // Stride-0 views that make two layers 16384 filters wide: a consistent topology whose model
     // would need 10 GB (each view under the reader's 10 GiB limit); refused before anything is
     // allocated.
@@ -465,7 +504,13 @@ fn semantics(dir: &Path) -> Vec<Case> {
         TensorSpec::f32("bn1.weight", &[4], &[1.0; 4]),
         TensorSpec::f32("fc.weight", &[10, 4], &[0.1; 40]),
     ];
-    cases.push(import(g, "a non-YOLO state dict", &checkpoint(dir, "resnet.pt", &resnet, b""), &[], fails(&["conv1.weight"])));
+    cases.push(import(
+        g,
+        "a non-YOLO state dict",
+        &checkpoint(dir, "resnet.pt", &resnet, b""),
+        &[],
+        fails(&["conv1.weight"]),
+    ));
     let mut reshaped = tensors.clone();
     let s = reshaped[conv].size.clone();
     reshaped[conv].size = vec![s[1], s[0], s[2], s[3]];
@@ -480,13 +525,23 @@ fn semantics(dir: &Path) -> Vec<Case> {
     let mut f64s = tensors.clone();
     for t in f64s.iter_mut().filter(|t| t.storage == "FloatStorage") {
         t.storage = "DoubleStorage".into();
-        t.bytes = t.bytes.chunks_exact(4).flat_map(|c| (f32::from_le_bytes(c.try_into().expect("4")) as f64).to_le_bytes()).collect();
+        t.bytes = t
+            .bytes
+            .chunks_exact(4)
+            .flat_map(|c| (f32::from_le_bytes(c.try_into().expect("4")) as f64).to_le_bytes())
+            .collect();
     }
     cases.push(import(g, "f64 weights (cast)", &checkpoint(dir, "f64.pt", &f64s, b""), &[], succeeds(&["f64"])));
     let mut ints = tensors.clone();
     ints[conv].storage = "IntStorage".into();
     ints[conv].bytes = vec![0u8; ints[conv].bytes.len()];
-    cases.push(import(g, "int32 conv weights", &checkpoint(dir, "int_weights.pt", &ints, b""), &[], fails(&["I32", "floating point"])));
+    cases.push(import(
+        g,
+        "int32 conv weights",
+        &checkpoint(dir, "int_weights.pt", &ints, b""),
+        &[],
+        fails(&["I32", "floating point"]),
+    ));
     for (name, value) in [("nan", f32::NAN), ("inf", f32::INFINITY)] {
         let mut bad = tensors.clone();
         bad[conv].bytes[..4].copy_from_slice(&value.to_le_bytes());
@@ -529,7 +584,13 @@ fn semantics(dir: &Path) -> Vec<Case> {
     let dp = fixture("checkpoints/dp.pt");
     cases.push(import(g, "tiny checkpoint --arch yolov3", &dp, &["--arch", "yolov3"], fails(&["yolov3"])));
     cases.push(import(g, "3-class checkpoint --classes 80", &dp, &["--classes", "80"], fails(&["80"])));
-    let mut names = detect_w(g, "3-class checkpoint with the 80-name COCO list", &dp, &["--names", "weights/coco.names"], fails(&["80", "3"]));
+    let mut names = detect_w(
+        g,
+        "3-class checkpoint with the 80-name COCO list",
+        &dp,
+        &["--names", "weights/coco.names"],
+        fails(&["80", "3"]),
+    );
     names.file = Some(root().join("weights/coco.names"));
     cases.push(names);
     cases
@@ -540,8 +601,20 @@ fn other_formats(dir: &Path) -> Vec<Case> {
     let mut cases = Vec::new();
     let weights = std::fs::read(root().join("weights/yolov3-tiny.weights")).expect("weights");
     let dw = |name: &str, bytes: &[u8]| write(dir, name, bytes);
-    cases.push(detect_w(g, "darknet short by 4 bytes", &dw("short4.weights", &weights[..weights.len() - 4]), &[], fails(&[])));
-    cases.push(detect_w(g, "darknet long by 4 bytes", &dw("long4.weights", &[&weights[..], &[0; 4]].concat()), &[], fails(&[])));
+    cases.push(detect_w(
+        g,
+        "darknet short by 4 bytes",
+        &dw("short4.weights", &weights[..weights.len() - 4]),
+        &[],
+        fails(&[]),
+    ));
+    cases.push(detect_w(
+        g,
+        "darknet long by 4 bytes",
+        &dw("long4.weights", &[&weights[..], &[0; 4]].concat()),
+        &[],
+        fails(&[]),
+    ));
     cases.push(detect_w(g, "darknet header only", &dw("header.weights", &weights[..20]), &[], fails(&[])));
     cases.push(detect_w(g, "darknet empty", &dw("empty.weights", b""), &[], fails(&[])));
     let mut transposed = weights.clone();
@@ -592,7 +665,8 @@ fn cfgs(dir: &Path) -> Vec<Case> {
     let tiny = std::fs::read_to_string(root().join("weights/yolov3-tiny.cfg")).expect("cfg");
     let mut cfg_case = |name: &str, file: &str, text: &[u8], expect: Expect| {
         let f = write(dir, file, text);
-        let mut args = os(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", "weights/yolov3-tiny.weights", "--cfg"]);
+        let mut args =
+            os(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", "weights/yolov3-tiny.weights", "--cfg"]);
         args.push(p(&f));
         cases.push(Case { group: g, name: format!("cfg {name}"), file: Some(f), args, expect });
     };
@@ -600,9 +674,19 @@ fn cfgs(dir: &Path) -> Vec<Case> {
         assert!(tiny.contains(from), "{from}");
         tiny.replacen(from, to, 1).into_bytes()
     };
-    cfg_case("unknown section", "section.cfg", &[tiny.as_bytes(), b"\n[teleport]\nx=1\n"].concat(), fails(&["teleport"]));
+    cfg_case(
+        "unknown section",
+        "section.cfg",
+        &[tiny.as_bytes(), b"\n[teleport]\nx=1\n"].concat(),
+        fails(&["teleport"]),
+    );
     cfg_case("unknown key", "key.cfg", &edit("batch_normalize=1", "batch_normalize=1\nflux=3"), fails(&["flux"]));
-    cfg_case("route out of range", "route.cfg", &edit("layers = -4", "layers = -400"), fails(&["not an earlier layer"]));
+    cfg_case(
+        "route out of range",
+        "route.cfg",
+        &edit("layers = -4", "layers = -400"),
+        fails(&["not an earlier layer"]),
+    );
     cfg_case("route forward", "route_fwd.cfg", &edit("layers = -4", "layers = 40"), fails(&["40"]));
     cfg_case("mask out of range", "mask.cfg", &edit("mask = 3,4,5", "mask = 3,4,99"), fails(&["99"]));
     cfg_case("zero filters", "zero_filters.cfg", &edit("filters=16", "filters=0"), fails(&["filters"]));
@@ -611,8 +695,18 @@ fn cfgs(dir: &Path) -> Vec<Case> {
     cfg_case("zero size", "zero_size.cfg", &edit("size=3", "size=0"), fails(&["size"]));
     cfg_case("zero stride", "zero_stride.cfg", &edit("stride=1", "stride=0"), fails(&["stride"]));
     cfg_case("absurd stride", "absurd_stride.cfg", &edit("stride=1", "stride=4096"), fails(&["stride"]));
-    cfg_case("unknown activation", "activation.cfg", &edit("activation=leaky", "activation=sparkly"), fails(&["sparkly"]));
-    cfg_case("head filters not len(mask)*(classes+5)", "head.cfg", &edit("filters=255", "filters=254"), fails(&["254"]));
+    cfg_case(
+        "unknown activation",
+        "activation.cfg",
+        &edit("activation=leaky", "activation=sparkly"),
+        fails(&["sparkly"]),
+    );
+    cfg_case(
+        "head filters not len(mask)*(classes+5)",
+        "head.cfg",
+        &edit("filters=255", "filters=254"),
+        fails(&["254"]),
+    );
     cfg_case("empty", "empty.cfg", b"", fails(&[]));
     cfg_case("binary junk", "junk.cfg", &[0xff, 0xfe, 0, 1, 2, 3], fails(&[]));
     cfg_case("CRLF line ends (works)", "crlf.cfg", tiny.replace('\n', "\r\n").as_bytes(), succeeds(&["dog"]));
@@ -624,8 +718,16 @@ fn cfgs(dir: &Path) -> Vec<Case> {
     }
     cfg_case("50 MB cfg", "big.cfg", &big, fails(&[]));
     // A legal size and batch whose first activation is 16 GiB: refused before the input exists.
-    let args = os(&["bench", "--device", "cpu", "--arch", "yolov3", "--size", "4096", "--batch", "8", "-n", "1", "--warmup", "0"]);
-    cases.push(Case { group: "arguments", name: "bench yolov3 at 4096 batch 8 (16 GiB activation)".into(), file: None, args, expect: fails(&["MiB", "--batch"]) });
+    let args = os(&[
+        "bench", "--device", "cpu", "--arch", "yolov3", "--size", "4096", "--batch", "8", "-n", "1", "--warmup", "0",
+    ]);
+    cases.push(Case {
+        group: "arguments",
+        name: "bench yolov3 at 4096 batch 8 (16 GiB activation)".into(),
+        file: None,
+        args,
+        expect: fails(&["MiB", "--batch"]),
+    });
     let sub = dir.join("a_directory.cfg");
     std::fs::create_dir_all(&sub).expect("dir");
     let mut args = os(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", "weights/yolov3-tiny.weights", "--cfg"]);
@@ -642,10 +744,25 @@ fn images(dir: &Path) -> Vec<Case> {
     cases.push(detect_image(g, "empty", &img("empty.jpg", b""), fails(&[])));
     cases.push(detect_image(g, "text named .jpg", &img("text.jpg", b"just some text\n"), fails(&[])));
     cases.push(detect_image(g, "JPEG cut in its header", &img("cut_header.jpg", &dog[..200]), fails(&[])));
-    cases.push(detect_image(g, "JPEG cut in its scan", &img("cut_scan.jpg", &dog[..dog.len() * 2 / 3]), fails(&["truncated"])));
-    cases.push(detect_image(g, "JPEG missing its last 2 bytes", &img("cut_eoi.jpg", &dog[..dog.len() - 2]), fails(&[])));
+    cases.push(detect_image(
+        g,
+        "JPEG cut in its scan",
+        &img("cut_scan.jpg", &dog[..dog.len() * 2 / 3]),
+        fails(&["truncated"]),
+    ));
+    cases.push(detect_image(
+        g,
+        "JPEG missing its last 2 bytes",
+        &img("cut_eoi.jpg", &dog[..dog.len() - 2]),
+        fails(&[]),
+    ));
     // PNG headers claiming 100000x100000, with a valid CRC.
-    cases.push(detect_image(g, "PNG claiming 100000x100000", &img("huge.png", &png_header(100_000, 100_000)), fails(&["100000"])));
+    cases.push(detect_image(
+        g,
+        "PNG claiming 100000x100000",
+        &img("huge.png", &png_header(100_000, 100_000)),
+        fails(&["100000"]),
+    ));
     // A JPEG whose SOF claims 65500x65500.
     let mut huge_jpeg = dog.clone();
     let sof = huge_jpeg.windows(2).position(|w| w == [0xff, 0xc0] || w == [0xff, 0xc2]).expect("SOF");
@@ -671,9 +788,28 @@ fn images(dir: &Path) -> Vec<Case> {
         path
     };
     let valid: Vec<(&str, PathBuf)> = vec![
-        ("1x1 PNG", save("one.png", image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))))),
-        ("16-bit PNG", save("deep.png", image::DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(40, 30, |x, y| image::Rgb([(x * 1000) as u16, (y * 2000) as u16, 5]))))),
-        ("grey+alpha PNG", save("greya.png", image::DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(33, 17, |x, y| image::LumaA([(x + y) as u8, 128]))))),
+        (
+            "1x1 PNG",
+            save("one.png", image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9])))),
+        ),
+        (
+            "16-bit PNG",
+            save(
+                "deep.png",
+                image::DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(40, 30, |x, y| {
+                    image::Rgb([(x * 1000) as u16, (y * 2000) as u16, 5])
+                })),
+            ),
+        ),
+        (
+            "grey+alpha PNG",
+            save(
+                "greya.png",
+                image::DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(33, 17, |x, y| {
+                    image::LumaA([(x + y) as u8, 128])
+                })),
+            ),
+        ),
         ("a .png that is really a JPEG", img("really_jpeg.png", &dog)),
         ("progressive JPEG", fixture("odd_images/progressive.jpg")),
         ("CMYK JPEG", fixture("odd_images/cmyk.jpg")),
@@ -687,7 +823,13 @@ fn images(dir: &Path) -> Vec<Case> {
     let mut args = os(&["detect", "--device", "cpu", "weights/dog.jpg"]);
     args.push(p(&dir.join("text.jpg")));
     args.push(p(&dir.join("one.png")));
-    cases.push(Case { group: g, name: "a bad image among good ones".into(), file: Some(dir.join("text.jpg")), args, expect: fails(&["1 of 3"]) });
+    cases.push(Case {
+        group: g,
+        name: "a bad image among good ones".into(),
+        file: Some(dir.join("text.jpg")),
+        args,
+        expect: fails(&["1 of 3"]),
+    });
     cases
 }
 
@@ -730,9 +872,13 @@ fn png_bomb(dir: &Path, width: u32, height: u32) -> PathBuf {
     // 256 MB of zeros is fine to hold for the writer (the test process, not the one under test).
     let pixels = vec![0u8; width as usize * height as usize];
     let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    image::codecs::png::PngEncoder::new_with_quality(file, image::codecs::png::CompressionType::Best, image::codecs::png::FilterType::NoFilter)
-        .write_image(&pixels, width, height, image::ExtendedColorType::L8)
-        .expect("encode");
+    image::codecs::png::PngEncoder::new_with_quality(
+        file,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::NoFilter,
+    )
+    .write_image(&pixels, width, height, image::ExtendedColorType::L8)
+    .expect("encode");
     path
 }
 
@@ -774,9 +920,27 @@ fn arguments(dir: &Path) -> Vec<Case> {
         std::fs::copy(root().join("weights/dog.jpg"), eight.join(format!("dog{i}.jpg"))).expect("copy");
     }
     let args = [os(&["detect", "--device", "cpu", "--size", "4096", "--batch", "8"]), vec![p(&eight)]].concat();
-    cases.push(Case { group: g, name: "detect 8 photos at 4096 in one batch".into(), file: None, args, expect: fails(&["MiB", "--batch"]) });
-    cases.push(Case { group: g, name: "--batch 100000000 (one image: fine)".into(), file: None, args: detect(&["--batch", "100000000"]), expect: succeeds(&["dog"]) });
-    cases.push(Case { group: g, name: "--rect with --resize".into(), file: None, args: detect(&["--rect", "--resize", "stretch"]), expect: fails(&["rect"]) });
+    cases.push(Case {
+        group: g,
+        name: "detect 8 photos at 4096 in one batch".into(),
+        file: None,
+        args,
+        expect: fails(&["MiB", "--batch"]),
+    });
+    cases.push(Case {
+        group: g,
+        name: "--batch 100000000 (one image: fine)".into(),
+        file: None,
+        args: detect(&["--batch", "100000000"]),
+        expect: succeeds(&["dog"]),
+    });
+    cases.push(Case {
+        group: g,
+        name: "--rect with --resize".into(),
+        file: None,
+        args: detect(&["--rect", "--resize", "stretch"]),
+        expect: fails(&["rect"]),
+    });
     let few = write(dir, "few.names", b"person\nbicycle\n");
     let none = write(dir, "none.names", b"");
     for (name, file) in [("too few names", few), ("zero names", none)] {
@@ -796,7 +960,13 @@ fn arguments(dir: &Path) -> Vec<Case> {
         cases.push(case);
     }
     let rules = write(dir, "rules.remap", b"# all to one\n^.*$=x\n");
-    cases.push(import(g, "--remap-file mapping every key to one name", &dp, &["--remap-file", rules.to_str().expect("utf-8")], fails(&["x"])));
+    cases.push(import(
+        g,
+        "--remap-file mapping every key to one name",
+        &dp,
+        &["--remap-file", rules.to_str().expect("utf-8")],
+        fails(&["x"]),
+    ));
     // Paths: very long, and not UTF-8 (std::env::args would panic on those).
     let long = "d".repeat(250);
     let deep: PathBuf = std::iter::repeat_n(long.as_str(), 20).collect::<PathBuf>().join("x.jpg");
@@ -808,11 +978,23 @@ fn arguments(dir: &Path) -> Vec<Case> {
     std::fs::copy(root().join("weights/dog.jpg"), &odd).expect("copy");
     let mut args = os(&["detect", "--device", "cpu"]);
     args.push(p(&odd));
-    cases.push(Case { group: g, name: "a non-UTF-8 path (works)".into(), file: None, args, expect: succeeds(&["dog"]) });
+    cases.push(Case {
+        group: g,
+        name: "a non-UTF-8 path (works)".into(),
+        file: None,
+        args,
+        expect: succeeds(&["dog"]),
+    });
     let missing = dir.join(std::ffi::OsStr::from_bytes(b"missing-\xff.jpg"));
     let mut args = os(&["detect", "--device", "cpu"]);
     args.push(p(&missing));
-    cases.push(Case { group: g, name: "a missing non-UTF-8 path".into(), file: None, args, expect: fails(&["missing-"]) });
+    cases.push(Case {
+        group: g,
+        name: "a missing non-UTF-8 path".into(),
+        file: None,
+        args,
+        expect: fails(&["missing-"]),
+    });
     cases
 }
 

@@ -172,13 +172,11 @@ pub fn run_all(cases: &[Case]) {
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(case) = cases.get(i) else { break };
-                    if let Err(why) = run_case(case) {
-                        failures.lock().expect("lock").push(format!("[{}] {}: {why}", case.group, case.name));
-                    }
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                if let Err(why) = run_case(case) {
+                    failures.lock().expect("lock").push(format!("[{}] {}: {why}", case.group, case.name));
                 }
             });
         }
@@ -186,8 +184,20 @@ pub fn run_all(cases: &[Case]) {
     let failures = failures.into_inner().expect("lock");
     let mut groups: Vec<&str> = cases.iter().map(|c| c.group).collect();
     groups.dedup();
-    eprintln!("hostile corpus: {} cases in {} groups ({}), {} broken", cases.len(), groups.len(), groups.join(", "), failures.len());
-    assert!(failures.is_empty(), "{} of {} cases broke their row:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    eprintln!(
+        "hostile corpus: {} cases in {} groups ({}), {} broken",
+        cases.len(),
+        groups.len(),
+        groups.join(", "),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases broke their row:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// A scratch directory for one test's corpus.

@@ -10,8 +10,8 @@ pub mod scan;
 pub mod yolov5;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
 use burn::store::pytorch_reader::{DType as TorchDType, Tensor as TorchTensor};
@@ -285,9 +285,9 @@ fn import_unnamed(
                 _ => read_f32(&key, &tensor).map(Bytes::from_elems),
             }
             .and_then(|bytes| {
-                crate::values::check(&checked_as, crate::values::f32_values(&bytes))
-                    .map(|()| bytes)
-                    .map_err(|bad| PytorchError::BadValue { key: key.clone(), what: bad.what, value: bad.value, index: bad.index })
+                crate::values::check(&checked_as, crate::values::f32_values(&bytes)).map(|()| bytes).map_err(|bad| {
+                    PytorchError::BadValue { key: key.clone(), what: bad.what, value: bad.value, index: bad.index }
+                })
             });
             bytes.map_err(|e| {
                 let text = chain(&e);

@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
-use super::direct;
 use super::winograd::{self, Variant};
 use crate::cfg::Activation;
 

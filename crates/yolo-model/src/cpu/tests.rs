@@ -208,15 +208,29 @@ fn direct_kernel_matches_im2col_at_any_stride() {
     let device = Device::flex();
     device.seed(13);
     let values = |n: usize| {
-        Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device).into_data().try_into_vec::<f32>().expect("f32")
+        Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32")
     };
     // (in, out, kernel, stride, padding, height, width)
-    let cases = [(3, 16, 3, 1, 1, 40, 50), (3, 13, 3, 2, 1, 41, 38), (32, 64, 3, 2, 1, 64, 70), (4, 9, 5, 2, 2, 11, 10), (8, 8, 3, 3, 0, 20, 23)];
+    let cases = [
+        (3, 16, 3, 1, 1, 40, 50),
+        (3, 13, 3, 2, 1, 41, 38),
+        (32, 64, 3, 2, 1, 64, 70),
+        (4, 9, 5, 2, 2, 11, 10),
+        (8, 8, 3, 3, 0, 20, 23),
+    ];
     for (cin, cout, k, stride, padding, h, w) in cases {
         let g = ConvGeometry { in_channels: cin, height: h, width: w, kernel: k, stride, padding };
         let (x, weight, bias) = (values(2 * cin * h * w), values(cout * cin * k * k), values(cout));
-        let params =
-            ConvParams { weight: &weight, kernel: Kernel::Im2col, bias: Some(&bias), out_channels: cout, activation: Activation::Leaky };
+        let params = ConvParams {
+            weight: &weight,
+            kernel: Kernel::Im2col,
+            bias: Some(&bias),
+            out_channels: cout,
+            activation: Activation::Leaky,
+        };
         let n = 2 * cout * g.out_height() * g.out_width();
         let (mut reference, mut out) = (vec![0.0; n], vec![0.0; n]);
         conv2d(&x, 2, &g, &params, &mut reference);

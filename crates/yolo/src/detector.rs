@@ -264,7 +264,7 @@ impl Detector {
 
     /// Detects objects in several images with one forward pass.
     pub fn detect_batch(&self, images: &[DynamicImage]) -> Result<Vec<Vec<Detection>>> {
-        Ok(self.run(self.preprocess.prepare(images))?.into_iter().map(|f| f.detections).collect())
+        Ok(self.frames(images)?.into_iter().map(|f| f.detections).collect())
     }
 
     /// Decodes an image file (EXIF orientation applied) and detects objects in it.
@@ -274,7 +274,18 @@ impl Detector {
 
     /// Detects in a batch and keeps what produced the detections: raw predictions, placement.
     pub fn frames(&self, images: &[DynamicImage]) -> Result<Vec<Frame>> {
+        self.check_batch(images.len())?;
         self.run(self.preprocess.prepare(images))
+    }
+
+    /// Whether batches of `images` images fit at this detector's size (the activation limit
+    /// of [`yolo_model::Yolo::check_input`]); checked before a batch buffer is reserved.
+    /// Rect inputs are never larger than the square, so the square bounds them.
+    pub fn check_batch(&self, images: usize) -> Result<()> {
+        let size = self.preprocess.size;
+        self.model
+            .check_input([images.max(1), self.model.config().spec.channels, size, size])
+            .map_err(|source| Error::InputSize { size, source })
     }
 
     /// How this detector turns images into input ([`Preprocess::prepare`] may run on any

@@ -57,14 +57,8 @@ impl Detector {
             return Err(Error::setting("batch", "must be at least 1"));
         }
         let preprocess = self.preprocess();
-        // The largest batch at the largest input (rect inputs are never bigger than the
-        // square) must fit before any image is read or a batch buffer reserved.
-        let largest = batch.min(paths.len()).max(1);
-        let size = preprocess.size;
-        let model = self.model();
-        model
-            .check_input([largest, model.config().spec.channels, size, size])
-            .map_err(|source| Error::InputSize { size, source })?;
+        // The largest batch must fit before any image is read.
+        self.check_batch(batch.min(paths.len()))?;
         // One batch in the channel plus one being built: two batches of images in memory.
         let (sender, batches) = sync_channel(1);
         let loader = std::thread::Builder::new()

@@ -717,17 +717,6 @@ fn cfgs(dir: &Path) -> Vec<Case> {
         big.extend_from_slice(comment);
     }
     cfg_case("50 MB cfg", "big.cfg", &big, fails(&[]));
-    // A legal size and batch whose first activation is 16 GiB: refused before the input exists.
-    let args = os(&[
-        "bench", "--device", "cpu", "--arch", "yolov3", "--size", "4096", "--batch", "8", "-n", "1", "--warmup", "0",
-    ]);
-    cases.push(Case {
-        group: "arguments",
-        name: "bench yolov3 at 4096 batch 8 (16 GiB activation)".into(),
-        file: None,
-        args,
-        expect: fails(&["MiB", "--batch"]),
-    });
     let sub = dir.join("a_directory.cfg");
     std::fs::create_dir_all(&sub).expect("dir");
     let mut args = os(&["detect", "weights/dog.jpg", "--device", "cpu", "-w", "weights/yolov3-tiny.weights", "--cfg"]);
@@ -912,6 +901,17 @@ fn arguments(dir: &Path) -> Vec<Case> {
             expect: fails(&[flag.trim_start_matches('-')]),
         });
     }
+    // A legal size and batch whose first activation is 16 GiB: refused before the input exists.
+    let args = os(&[
+        "bench", "--device", "cpu", "--arch", "yolov3", "--size", "4096", "--batch", "8", "-n", "1", "--warmup", "0",
+    ]);
+    cases.push(Case {
+        group: g,
+        name: "bench yolov3 at 4096 batch 8 (16 GiB activation)".into(),
+        file: None,
+        args,
+        expect: fails(&["MiB", "--batch"]),
+    });
     // Eight photos at 4096 in one batch: an 8 GiB first activation, refused before any photo
     // is decoded or the 1.6 GB batch buffer reserved.
     let eight = dir.join("eight_photos");

@@ -70,7 +70,7 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
             Kernel::Winograd(variant, u) => {
                 winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
             }
-            Kernel::Direct => direct::conv(image, g, p.weight, p.bias, p.out_channels, p.activation, out),
+            Kernel::Direct => direct::conv(image, g, p, out),
             Kernel::Pointwise => {
                 let rhs = Mat { data: image, rows: k, cols: out_plane, row_stride: out_plane };
                 let dst = MatMut { data: out, rows: p.out_channels, cols: out_plane, row_stride: out_plane };

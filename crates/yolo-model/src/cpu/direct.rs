@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::activate_plain;
+use super::conv::{activate_plain, ConvParams};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
 
@@ -75,7 +75,8 @@ impl Phased {
         Phased { data, rows, stride: s, len }
     }
 
-    /// Start of the run tap `(c, ky, kx)` reads for output row `oy` from column block `x0`.
+    /// Start of the run that tap `(c, ky, kx)` reads at padded row `row` (output row `oy`
+    /// reads rows `oy*s + ky`) for the column block starting at output column `x0`.
     #[inline(always)]
     fn at(&self, c: usize, row: usize, kx: usize, x0: usize) -> usize {
         ((c * self.rows + row) * self.stride + kx % self.stride) * self.len + x0 + kx / self.stride
@@ -95,119 +96,108 @@ fn pack_weights(weight: &[f32], out_channels: usize, taps: usize) -> Vec<f32> {
     packed
 }
 
-/// `act(conv(image) + bias)` for one image (`[C_in, H, W]`) into `out` (`[C_out, H', W']`);
-/// `weight` is `[C_out, C_in, k, k]`.
-pub(crate) fn conv(
-    image: &[f32],
-    g: &ConvGeometry,
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    out_channels: usize,
-    activation: Activation,
-    out: &mut [f32],
-) {
+/// `act(conv(image) + bias)` for one image (`[C_in, H, W]`) into `out` (`[C_out, H', W']`).
+#[allow(unsafe_code)] // the call into the AVX-512 body; `applies` checked the CPU
+pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32]) {
     let taps = g.patch_len();
     let input = Phased::new(image, g);
-    let packed = pack_weights(weight, out_channels, taps);
+    let packed = pack_weights(p.weight, p.out_channels, taps);
     let (out_h, out_w) = (g.out_height(), g.out_width());
     let plane = out_h * out_w;
-    // Work items: (channel block, output row); each writes its rows of its block's planes.
-    let blocks = out_channels.div_ceil(BLOCK);
-    let rows_per_item = (out_h / (4 * rayon::current_num_threads()).div_ceil(blocks).max(1)).clamp(1, out_h);
-    let bands = out_h.div_ceil(rows_per_item);
+    // Tap `(c, ky, kx)` of output `(oy, x0)` reads `input.at(c, oy*s + ky, kx, x0)`, which is
+    // `oy*s*s*len + x0` plus this offset; the run of the last output block and the farthest
+    // tap ends inside the buffer (checked once here, relied on by the loads).
+    let offsets: Vec<usize> = (0..g.in_channels)
+        .flat_map(|c| (0..g.kernel).flat_map(move |ky| (0..g.kernel).map(move |kx| (c, ky, kx))))
+        .map(|(c, ky, kx)| input.at(c, ky, kx, 0))
+        .collect();
+    let last_base = (out_h - 1) * g.stride * g.stride * input.len + (out_w - 1) / LANES * LANES;
+    let last_end = last_base + offsets.iter().max().map_or(0, |&o| o + LANES);
+    assert!(last_end <= input.data.len(), "the phased input covers every tap");
+    // Work items: (channel block, band of output rows), about four per thread; each writes
+    // its rows of its block's planes.
+    let blocks = p.out_channels.div_ceil(BLOCK);
+    let bands = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, out_h);
+    let rows_per_item = out_h.div_ceil(bands);
     let mut pieces: Vec<Vec<&mut [f32]>> = (0..blocks * bands).map(|_| Vec::with_capacity(BLOCK)).collect();
-    for (o, channel) in out[..out_channels * plane].chunks_exact_mut(plane).enumerate() {
+    for (o, channel) in out[..p.out_channels * plane].chunks_exact_mut(plane).enumerate() {
         for (band, rows) in channel.chunks_mut(rows_per_item * out_w).enumerate() {
             pieces[(o / BLOCK) * bands + band].push(rows);
         }
     }
-    pieces.into_par_iter().enumerate().for_each(|(item, planes)| {
+    pieces.into_par_iter().enumerate().filter(|(_, planes)| !planes.is_empty()).for_each(|(item, mut planes)| {
         let (b, band) = (item / bands, item % bands);
-        let w = &packed[b * taps * BLOCK..][..taps * BLOCK];
-        let first = band * rows_per_item;
-        let channels = planes.len();
-        let bias = bias.map(|all| &all[b * BLOCK..b * BLOCK + channels]);
-        block_rows(&input, g, w, bias, activation, first, planes);
+        let block = Block {
+            input: &input,
+            offsets: &offsets,
+            weights: &packed[b * taps * BLOCK..][..taps * BLOCK],
+            bias: p.bias.map(|all| &all[b * BLOCK..b * BLOCK + planes.len()]),
+            activation: p.activation,
+            stride: g.stride,
+            out_w,
+        };
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `applies` admits this kernel only where the CPU has AVX-512F.
+        unsafe {
+            block.rows_avx512(band * rows_per_item, &mut planes)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (block, planes);
+            unreachable!("direct::applies is false off x86-64")
+        }
     });
 }
 
-/// Output rows `first..` (as many as `planes` hold) of one channel block.
-#[allow(unsafe_code)] // the call into the AVX-512 body; `applies` checked the CPU
-fn block_rows(
-    input: &Phased,
-    g: &ConvGeometry,
-    w: &[f32],
-    bias: Option<&[f32]>,
+/// What every work item of one call shares, with its channel block's weights and bias.
+struct Block<'a> {
+    input: &'a Phased,
+    offsets: &'a [usize],
+    /// `[taps][BLOCK]`.
+    weights: &'a [f32],
+    bias: Option<&'a [f32]>,
     activation: Activation,
-    first: usize,
-    mut planes: Vec<&mut [f32]>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `applies` admits this kernel only where the CPU has AVX-512F.
-    unsafe {
-        block_rows_avx512(input, g, w, bias, activation, first, &mut planes)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("direct::applies is false off x86-64")
+    stride: usize,
+    out_w: usize,
 }
 
-/// [`block_rows`] with AVX-512: [`BLOCK`] accumulators of [`LANES`] columns in registers
-/// over all taps. (Written with intrinsics: the same loop over plain arrays, dispatched by
-/// pulp, compiled to scalar FMAs on memory and ran 4-6x slower than im2col.)
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(unsafe_code)] // unaligned loads and stores of slices whose length is checked
-fn block_rows_avx512(
-    input: &Phased,
-    g: &ConvGeometry,
-    w: &[f32],
-    bias: Option<&[f32]>,
-    activation: Activation,
-    first: usize,
-    planes: &mut [&mut [f32]],
-) {
-    use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps};
-    let (k, s) = (g.kernel, g.stride);
-    let out_w = g.out_width();
-    let rows = planes[0].len() / out_w;
-    let mut lanes = [[0.0f32; LANES]; BLOCK];
-    // Tap `(c, ky, kx)` of output `(oy, x0)` reads from `input.at(c, oy*s + ky, kx, x0)`,
-    // which is `oy*s*s*len + x0` plus this offset.
-    let mut offsets = Vec::with_capacity(g.patch_len());
-    for c in 0..g.in_channels {
-        for ky in 0..k {
-            for kx in 0..k {
-                offsets.push(input.at(c, ky, kx, 0));
-            }
-        }
-    }
-    let last_end = offsets.iter().max().map_or(0, |&o| o + LANES);
-    for r in 0..rows {
-        let oy = first + r;
-        for x0 in (0..out_w).step_by(LANES) {
-            let mut acc = [_mm512_set1_ps(0.0); BLOCK];
-            if let Some(bias) = bias {
-                for (a, &b) in acc.iter_mut().zip(bias) {
-                    *a = _mm512_set1_ps(b);
+impl Block<'_> {
+    /// Output rows `first..` (as many as `planes` hold) of this channel block: [`BLOCK`]
+    /// accumulators of [`LANES`] columns in AVX-512 registers over all taps. (Written with
+    /// intrinsics: the same loop over plain arrays, dispatched by pulp, compiled to scalar
+    /// FMAs on memory and ran 4-6x slower than im2col.)
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(unsafe_code)] // unaligned loads and stores; offsets checked in `conv`
+    fn rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
+        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps};
+        let (s, out_w) = (self.stride, self.out_w);
+        let mut lanes = [[0.0f32; LANES]; BLOCK];
+        for r in 0..planes[0].len() / out_w {
+            let row_base = (first + r) * s * s * self.input.len;
+            for x0 in (0..out_w).step_by(LANES) {
+                let mut acc = [_mm512_set1_ps(0.0); BLOCK];
+                if let Some(bias) = self.bias {
+                    for (a, &b) in acc.iter_mut().zip(bias) {
+                        *a = _mm512_set1_ps(b);
+                    }
                 }
-            }
-            // Every tap's run sits at `base + offsets[t]`; the last one ends inside `data`.
-            let base = oy * s * s * input.len + x0;
-            assert!(base + last_end <= input.data.len(), "the phased input covers every tap");
-            let src = input.data[base..].as_ptr();
-            for (&off, wt) in offsets.iter().zip(w.chunks_exact(BLOCK)) {
-                // SAFETY: `off + LANES <= last_end` for every tap, checked against `data` above.
-                let x = unsafe { _mm512_loadu_ps(src.add(off)) };
-                for (a, &wv) in acc.iter_mut().zip(wt) {
-                    *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                let src = self.input.data[row_base + x0..].as_ptr();
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: `conv` checked that the farthest tap of the last block ends
+                    // inside `data`; this block and tap are no farther.
+                    let x = unsafe { _mm512_loadu_ps(src.add(off)) };
+                    for (a, &wv) in acc.iter_mut().zip(wt) {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                    }
                 }
-            }
-            let n = LANES.min(out_w - x0);
-            for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
-                // SAFETY: `lane` holds LANES floats.
-                unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), a) };
-                activate_plain(&mut lane[..n], activation);
-                plane[r * out_w + x0..][..n].copy_from_slice(&lane[..n]);
+                let n = LANES.min(out_w - x0);
+                for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
+                    // SAFETY: `lane` holds LANES floats.
+                    unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), a) };
+                    activate_plain(&mut lane[..n], self.activation);
+                    plane[r * out_w + x0..][..n].copy_from_slice(&lane[..n]);
+                }
             }
         }
     }

@@ -25,7 +25,7 @@ pub enum ImportError {
     Mismatch(Box<crate::report::ApplyReport>),
     /// An error of the checkpoint at `path` whose own message does not name the file. The
     /// message carries the inner one (so `to_string()` says it all) and `source()` is that
-    /// error too, so its own causes stay reachable; [`ImportError::inner`] gives it typed.
+    /// error too, typed, with its own causes behind it.
     #[error("{path}: {error}")]
     InFile {
         path: String,
@@ -42,14 +42,6 @@ impl ImportError {
             return self;
         }
         ImportError::InFile { path, error: Box::new(self) }
-    }
-
-    /// The error itself, without the file it was wrapped in by [`ImportError::in_file`].
-    pub fn inner(&self) -> &ImportError {
-        match self {
-            ImportError::InFile { error, .. } => error.inner(),
-            other => other,
-        }
     }
 }
 

@@ -3,10 +3,10 @@
 
 use rayon::prelude::*;
 
-use super::direct;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, ConvGeometry};
 use super::winograd::{self, Variant};
+use super::{buffers, direct};
 use crate::cfg::Activation;
 
 /// Column-matrix budget per band, in floats (4 MiB): big enough for an efficient product,
@@ -60,8 +60,8 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
     let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
     let mut cols = match p.kernel {
-        Kernel::Im2col => vec![0.0f32; k * band_rows * out_w],
-        _ => Vec::new(),
+        Kernel::Im2col => buffers::take(k * band_rows * out_w),
+        _ => buffers::take(0),
     };
     let images = input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch);
     for (image, out) in images {

@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers::{self, Buffer};
 use super::conv::{activate_plain, ConvParams};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
@@ -40,7 +41,7 @@ pub(crate) fn applies(g: &ConvGeometry, out_channels: usize) -> bool {
 /// (`0..s`), index `j` holds padded column `j*s + q`, so the columns `ox*s + kx` that one
 /// tap reads for consecutive `ox` are contiguous: phase `kx % s`, from index `kx / s`.
 struct Phased {
-    data: Vec<f32>,
+    data: Buffer,
     rows: usize,
     stride: usize,
     /// Floats per (row, phase): room for whole [`LANES`] blocks plus the widest tap offset.
@@ -52,7 +53,7 @@ impl Phased {
         let (s, p) = (g.stride, g.padding);
         let rows = g.height + 2 * p;
         let len = g.out_width().next_multiple_of(LANES) + (g.kernel - 1) / s + 1;
-        let mut data = vec![0.0f32; g.in_channels * rows * s * len];
+        let mut data = buffers::take_zeroed(g.in_channels * rows * s * len);
         let plane = g.height * g.width;
         data.par_chunks_mut(rows * s * len).enumerate().for_each(|(c, dst)| {
             let src = &image[c * plane..][..plane];

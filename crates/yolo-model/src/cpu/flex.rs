@@ -4,7 +4,9 @@
 
 use burn::backend::flex::{Flex, FlexTensor, Layout};
 use burn::backend::DispatchDevice;
-use burn::tensor::{Bytes, DType, Device, Shape, Tensor};
+use burn::tensor::{DType, Device, Shape, Tensor};
+
+use super::buffers::Buffer;
 
 /// Whether tensors on `device` are Flex tensors (host memory, f32 kernels apply).
 pub(crate) fn is_flex(device: &Device) -> bool {
@@ -28,8 +30,10 @@ pub(crate) fn slice(tensor: &FlexTensor) -> &[f32] {
     }
 }
 
-/// Wraps `values` (row-major, `shape`) as a Flex tensor.
-pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-    let primitive = FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32);
+/// Wraps `values` (row-major, `shape`) as a Flex tensor; the buffer is recycled when the
+/// tensor is dropped.
+pub(crate) fn tensor<const D: usize>(values: Buffer, shape: [usize; D]) -> Tensor<D> {
+    debug_assert_eq!(values.len(), shape.iter().product::<usize>());
+    let primitive = FlexTensor::new(values.into_bytes(), Layout::contiguous(Shape::from(shape)), DType::F32);
     Tensor::from_primitive::<Flex>(primitive)
 }

@@ -45,6 +45,7 @@ macro_rules! simd_fn {
     };
 }
 
+mod buffers;
 mod cache;
 mod conv;
 mod direct;
@@ -54,6 +55,7 @@ mod im2col;
 mod pool;
 mod winograd;
 
+pub use buffers::{release as release_buffers, MAX_FREE_BYTES};
 pub use cache::KernelCache;
 
 use burn::nn::PaddingConfig2d;
@@ -123,7 +125,7 @@ pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
         activation: block.activation,
     };
     let shape = [batch, out_channels, g.out_height(), g.out_width()];
-    let mut output = vec![0.0f32; shape.iter().product()];
+    let mut output = buffers::take(shape.iter().product());
     conv2d(flex::slice(&input), batch, &g, &params, &mut output);
     Some(flex::tensor(output, shape))
 }
@@ -138,7 +140,7 @@ pub(crate) fn maxpool(x: &Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Optio
     let [out_h, out_w] = g.out_dims()?;
     let input = flex::host(x.clone())?;
     let shape = [batch, channels, out_h, out_w];
-    let mut output = vec![0.0f32; shape.iter().product()];
+    let mut output = buffers::take(shape.iter().product());
     pool::maxpool(flex::slice(&input), &g, &mut output);
     Some(flex::tensor(output, shape))
 }

@@ -20,6 +20,7 @@
 
 use rayon::prelude::*;
 
+use super::buffers;
 use super::conv::activate_plain;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::ConvGeometry;
@@ -193,8 +194,8 @@ pub(crate) fn conv3x3(
     let (tiles_h, len) = (g.height.div_ceil(m), g.width.div_ceil(m) + 1);
     let per_tile_row = points * (g.in_channels + out_channels) * len;
     let band = (BAND_FLOATS / per_tile_row).clamp(1, tiles_h);
-    let mut v = vec![0.0f32; g.in_channels * points * band * len];
-    let mut mm = vec![0.0f32; out_channels * points * band * len];
+    let mut v = buffers::take(g.in_channels * points * band * len);
+    let mut mm = buffers::take(out_channels * points * band * len);
     let mut first = 0;
     while first < tiles_h {
         let rows = band.min(tiles_h - first);

@@ -36,15 +36,23 @@ impl ConvGeometry {
 }
 
 /// Fills `cols` (`patch_len` rows of `rows * W_out` columns) for output rows
-/// `first_row .. first_row + rows` of `image` (`[C_in, H, W]`). Padding reads as zero.
+/// `first_row .. first_row + rows` of `image` (`[C_in, H, W]`), rows in parallel. Padding
+/// reads as zero.
 pub(crate) fn im2col(image: &[f32], g: &ConvGeometry, first_row: usize, rows: usize, cols: &mut [f32]) {
-    let out_w = g.out_width();
-    let n = rows * out_w;
+    let n = rows * g.out_width();
+    cols[..g.patch_len() * n].par_chunks_mut(n).enumerate().for_each(|(r, dst)| patch_row(image, g, r, first_row, dst));
+}
+
+/// [`im2col`] on the calling thread only (for callers that run bands in parallel).
+pub(crate) fn im2col_serial(image: &[f32], g: &ConvGeometry, first_row: usize, rows: usize, cols: &mut [f32]) {
+    let n = rows * g.out_width();
+    cols[..g.patch_len() * n].chunks_mut(n).enumerate().for_each(|(r, dst)| patch_row(image, g, r, first_row, dst));
+}
+
+fn patch_row(image: &[f32], g: &ConvGeometry, r: usize, first_row: usize, dst: &mut [f32]) {
     let plane = g.height * g.width;
-    cols[..g.patch_len() * n].par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
-        let src = &image[(r / (g.kernel * g.kernel)) * plane..][..plane];
-        fill_patch_row(dst, src, g, r, first_row, out_w);
-    });
+    let src = &image[(r / (g.kernel * g.kernel)) * plane..][..plane];
+    fill_patch_row(dst, src, g, r, first_row, g.out_width());
 }
 
 simd_fn! {

@@ -78,9 +78,11 @@ fn matches_generic_conv_for_darknet_geometries() {
         ("direct", spec(16, 32, 3, 1, 1, Activation::Leaky), [1, 16, 208, 208]),
         ("direct", spec(8, 16, 3, 1, 1, Activation::Leaky), [2, 8, 40, 210]),
         ("direct", spec(32, 40, 3, 1, 1, Activation::Linear), [2, 32, 33, 35]),
-        // Several bands of the column matrix, stride 1 and 2.
+        // Several bands of the column matrix (in parallel, the last one shorter), stride 1 and 2.
         ("im2col", spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
         ("im2col", spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
+        // Weights over 2 MiB (232 x 2304 floats): one band at a time, the product threaded.
+        ("im2col", spec(256, 232, 3, 2, 1, Activation::Leaky), [1, 256, 9, 10]),
         // Winograd F(4x4) on wide maps, F(2x2) on narrow ones: odd sizes, partial tiles, a
         // 1x1 map, batch 2, several bands of tile rows.
         ("F4", spec(32, 64, 3, 1, 1, Activation::Leaky), [1, 32, 208, 208]),

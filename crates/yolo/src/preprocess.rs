@@ -170,12 +170,15 @@ pub fn fit_into(image: &DynamicImage, target: [usize; 2], mode: Resize, out: &mu
             let start = (k * th + r + dy) * tw + dx;
             let dst = &mut out[start..start + new_w];
             let t = &top[k * new_w..(k + 1) * new_w];
-            for (o, t) in dst.iter_mut().zip(t) {
-                *o = (1.0 - dy_frac) * t;
-            }
             if blend {
-                for (o, b) in dst.iter_mut().zip(&bottom[k * new_w..(k + 1) * new_w]) {
-                    *o += dy_frac * b;
+                // `(1 - f) t + f b` left to right: the reference's `o = (1 - f) t; o += f b`.
+                let b = &bottom[k * new_w..(k + 1) * new_w];
+                for ((o, t), b) in dst.iter_mut().zip(t).zip(b) {
+                    *o = (1.0 - dy_frac) * t + dy_frac * b;
+                }
+            } else {
+                for (o, t) in dst.iter_mut().zip(t) {
+                    *o = (1.0 - dy_frac) * t;
                 }
             }
         }
@@ -233,12 +236,27 @@ impl<'a> Source<'a> {
         let out_w = columns.taps.len();
         match self {
             Source::Rgb8(rgb) => {
+                // The three channels in one pass over the taps (each reads two pixels' bytes).
                 let width = rgb.width() as usize;
                 let row = &rgb.as_raw()[3 * width * y..3 * width * (y + 1)];
                 let unit = &*UNIT;
-                for k in 0..3 {
-                    let px = |x: usize| unit[usize::from(row[3 * x + k])];
-                    fill_row(&mut out[k * out_w..(k + 1) * out_w], columns, px);
+                let px = |i: usize| unit[usize::from(row[i])];
+                let (red, rest) = out[..3 * out_w].split_at_mut(out_w);
+                let (green, blue) = rest.split_at_mut(out_w);
+                let planes = red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut());
+                for (((r, g), b), tap) in planes.zip(&columns.taps) {
+                    match *tap {
+                        None => {
+                            let at = 3 * columns.last;
+                            (*r, *g, *b) = (px(at), px(at + 1), px(at + 2));
+                        }
+                        Some((ix, ix1, dx)) => {
+                            let (a, c) = (3 * ix, 3 * ix1);
+                            *r = (1.0 - dx) * px(a) + dx * px(c);
+                            *g = (1.0 - dx) * px(a + 1) + dx * px(c + 1);
+                            *b = (1.0 - dx) * px(a + 2) + dx * px(c + 2);
+                        }
+                    }
                 }
             }
             Source::Float(planar) => {

@@ -90,6 +90,8 @@ fn matches_generic_conv_for_darknet_geometries() {
         ("F4", spec(64, 64, 3, 1, 1, Activation::Leaky), [1, 64, 80, 400]),
         ("F2", spec(64, 72, 3, 1, 1, Activation::Linear), [1, 64, 13, 11]),
         ("F2", spec(32, 64, 3, 1, 1, Activation::Swish), [2, 32, 1, 1]),
+        // Batches of small maps run stacked into one image (batch 2 above, 3 here).
+        ("F2", spec(64, 72, 3, 1, 1, Activation::Leaky), [3, 64, 13, 11]),
     ];
     for (expected, spec, dims) in cases {
         // Without AVX-512 the direct kernel steps aside for im2col.

@@ -278,10 +278,9 @@ fn import_unnamed(
         let read = move || {
             let bytes = match tensor.dtype() {
                 // Little-endian f32 already: hand the bytes over without a conversion pass.
-                TorchDType::F32 if cfg!(target_endian = "little") => tensor
-                    .read()
-                    .map(f32_bytes)
-                    .map_err(|source| PytorchError::Tensor { key: key.clone(), source }),
+                TorchDType::F32 if cfg!(target_endian = "little") => {
+                    tensor.read().map(f32_bytes).map_err(|source| PytorchError::Tensor { key: key.clone(), source })
+                }
                 _ => read_f32(&key, &tensor).map(Bytes::from_elems),
             }
             .and_then(|bytes| {

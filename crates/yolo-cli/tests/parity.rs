@@ -145,8 +145,11 @@ fn rect_inputs_match_opencv_at_the_same_non_square_size() {
 fn batched_and_single_runs_agree() {
     let batch = run(DeviceChoice::Cpu, &["dog", "coffee"]);
     let single = run(DeviceChoice::Cpu, &["coffee"]);
-    let diff = batch[1].raw.iter().zip(&single[0].raw).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(diff < 1e-4, "batch vs single max diff {diff}");
+    // Batches of small maps run through Winograd stacked into one image, so the products sum
+    // in another order: absolute 1e-4 on scores, relative on the pixel-valued box columns.
+    let diff =
+        batch[1].raw.iter().zip(&single[0].raw).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "batch vs single max diff {diff} (relative above 1)");
 }
 
 #[test]

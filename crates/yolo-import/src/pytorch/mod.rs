@@ -394,20 +394,21 @@ fn explain_foreign(foreign: &[String], keys: &[String], originals: &[String], di
     out
 }
 
-/// Reads a floating-point tensor as f32 (f16, bf16 and f64 are converted).
 /// Little-endian f32 bytes as burn `Bytes`, without a copy where the buffer is already aligned
 /// for f32 reads (every large allocation in practice): `Bytes::from_bytes_vec` would copy each
 /// tensor into a fresh 16-byte-aligned allocation because a `Vec<u8>` only promises alignment 1,
 /// doubling the import's fresh pages (measured: the copy was a third of the import's page
 /// faults). Burn reads the values through `bytemuck`, which checks the pointer itself.
 fn f32_bytes(bytes: Vec<u8>) -> Bytes {
-    if bytes.as_ptr().align_offset(align_of::<f32>()) == 0 && bytes.as_ptr().align_offset(16) == 0 {
+    // 16, burn's own alignment for host bytes (which also covers f32's 4).
+    if bytes.as_ptr().align_offset(16) == 0 {
         Bytes::from_elems(bytes)
     } else {
         Bytes::from_bytes_vec(bytes)
     }
 }
 
+/// Reads a floating-point tensor as f32 (f16, bf16 and f64 are converted).
 fn read_f32(key: &str, tensor: &TorchTensor) -> Result<Vec<f32>, PytorchError> {
     let bytes = tensor.read().map_err(|source| PytorchError::Tensor { key: key.into(), source })?;
     let values = match tensor.dtype() {

@@ -22,7 +22,7 @@ use burn_std::{AccessError, AccessPolicy, AllocationController, AllocationProper
 
 /// The most bytes the free list keeps; past it the oldest buffers go back to the allocator.
 /// yolov3's activations at 416 are ~240 MB per image, so batch 1-4 reuse nearly all of theirs.
-pub const MAX_FREE_BYTES: usize = 1 << 30;
+pub(crate) const MAX_FREE_BYTES: usize = 1 << 30;
 
 /// Free buffers, oldest first, and their total size in bytes.
 struct FreeList {
@@ -89,14 +89,6 @@ pub(crate) fn take_zeroed(len: usize) -> Buffer {
     let mut buffer = take(len);
     buffer.fill(0.0);
     buffer
-}
-
-/// Empties the free list, returning its memory to the allocator (for applications that are
-/// done detecting for a while; the next forward pass allocates again).
-pub fn release() {
-    let mut free = free_list();
-    free.buffers.clear();
-    free.bytes = 0;
 }
 
 impl Buffer {

@@ -79,16 +79,15 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     let k = g.patch_len();
     let threads = rayon::current_num_threads();
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
-    let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
-    let mut cols = match p.kernel {
-        Kernel::Im2col => buffers::take(k * band_rows * out_w),
-        _ => buffers::take(0),
-    };
     if let Kernel::Winograd(variant, u) = p.kernel {
         if batch > 1 && g.height <= STACK_MAX_HEIGHT {
             return winograd_stacked(variant, u, &input[..batch * in_len], batch, g, p, output);
         }
     }
+    let banded = p.out_channels * k <= BAND_WEIGHTS;
+    let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
+    // The column matrix of the one-band-at-a-time path, reused for every band and image.
+    let mut cols = (p.kernel == Kernel::Im2col && !banded).then(|| buffers::take(k * band_rows * out_w));
     let images = input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch);
     for (image, out) in images {
         match p.kernel {
@@ -103,14 +102,15 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
                 matmul(dst, weights, rhs, false, threads);
                 bias_activate(out, out_plane, p.bias, p.activation);
             }
-            Kernel::Im2col if p.out_channels * k <= BAND_WEIGHTS => im2col_bands(image, g, p, out),
+            Kernel::Im2col if banded => im2col_bands(image, g, p, out),
             Kernel::Im2col => {
+                let cols = cols.as_deref_mut().unwrap_or_default();
                 let mut first = 0;
                 while first < out_h {
                     let rows = band_rows.min(out_h - first);
                     let n = rows * out_w;
-                    im2col(image, g, first, rows, &mut cols);
-                    let rhs = Mat { data: &cols, rows: k, cols: n, row_stride: n };
+                    im2col(image, g, first, rows, cols);
+                    let rhs = Mat { data: cols, rows: k, cols: n, row_stride: n };
                     let data = &mut out[first * out_w..];
                     let dst = MatMut { data, rows: p.out_channels, cols: n, row_stride: out_plane };
                     matmul(dst, weights, rhs, false, threads);
@@ -162,13 +162,7 @@ fn im2col_bands(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [
     let (k, plane) = (g.patch_len(), out_h * out_w);
     let threads = rayon::current_num_threads();
     let band_rows = (TASK_FLOATS / (k * out_w).max(1)).clamp(1, out_h.div_ceil(2 * threads));
-    let bands = out_h.div_ceil(band_rows);
-    let mut pieces: Vec<Vec<&mut [f32]>> = (0..bands).map(|_| Vec::with_capacity(p.out_channels)).collect();
-    for channel in out[..p.out_channels * plane].chunks_exact_mut(plane) {
-        for (band, rows) in channel.chunks_mut(band_rows * out_w).enumerate() {
-            pieces[band].push(rows);
-        }
-    }
+    let pieces = plane_bands(&mut out[..p.out_channels * plane], plane, band_rows * out_w, p.out_channels);
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
     pieces.into_par_iter().enumerate().for_each(|(band, mut planes)| {
         let first = band * band_rows;
@@ -183,6 +177,21 @@ fn im2col_bands(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [
             add_activate(dst, p.bias.map_or(0.0, |b| b[o]), p.activation);
         }
     });
+}
+
+/// Splits `out` (planes of `plane` floats) into work items for threads that each write one band
+/// of rows (`band_len` floats) of a group of `group` consecutive planes: item
+/// `(plane / group) * bands + band` holds those rows, one slice per plane of its group.
+pub(crate) fn plane_bands(out: &mut [f32], plane: usize, band_len: usize, group: usize) -> Vec<Vec<&mut [f32]>> {
+    let bands = plane.div_ceil(band_len);
+    let groups = (out.len() / plane).div_ceil(group);
+    let mut items: Vec<Vec<&mut [f32]>> = (0..groups * bands).map(|_| Vec::with_capacity(group)).collect();
+    for (o, channel) in out.chunks_exact_mut(plane).enumerate() {
+        for (band, rows) in channel.chunks_mut(band_len).enumerate() {
+            items[(o / group) * bands + band].push(rows);
+        }
+    }
+    items
 }
 
 /// Adds each channel's bias to its output plane and applies the activation: one pass.

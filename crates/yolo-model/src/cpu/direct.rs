@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::buffers::{self, Buffer};
-use super::conv::{activate_plain, ConvParams};
+use super::conv::{activate_plain, plane_bands, ConvParams};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
 
@@ -118,14 +118,11 @@ pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mu
     // Work items: (channel block, band of output rows), about four per thread; each writes
     // its rows of its block's planes.
     let blocks = p.out_channels.div_ceil(BLOCK);
-    let bands = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, out_h);
-    let rows_per_item = out_h.div_ceil(bands);
-    let mut pieces: Vec<Vec<&mut [f32]>> = (0..blocks * bands).map(|_| Vec::with_capacity(BLOCK)).collect();
-    for (o, channel) in out[..p.out_channels * plane].chunks_exact_mut(plane).enumerate() {
-        for (band, rows) in channel.chunks_mut(rows_per_item * out_w).enumerate() {
-            pieces[(o / BLOCK) * bands + band].push(rows);
-        }
-    }
+    let wanted = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, out_h);
+    let rows_per_item = out_h.div_ceil(wanted);
+    let band_len = rows_per_item * out_w;
+    let bands = plane.div_ceil(band_len); // as `plane_bands` numbers its items
+    let pieces = plane_bands(&mut out[..p.out_channels * plane], plane, band_len, BLOCK);
     pieces.into_par_iter().enumerate().filter(|(_, planes)| !planes.is_empty()).for_each(|(item, mut planes)| {
         let (b, band) = (item / bands, item % bands);
         let block = Block {

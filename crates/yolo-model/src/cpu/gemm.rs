@@ -1,4 +1,4 @@
-//! The one audited `unsafe` call of the workspace: a bounds-checked wrapper around
+//! The audited `unsafe` gemm call: a bounds-checked wrapper around
 //! [`gemm::gemm`] (raw pointers and strides) for row-major f32 matrices.
 
 /// A row-major matrix view: `rows x cols`, element `(r, c)` at `r * row_stride + c`.

@@ -55,7 +55,6 @@ mod im2col;
 mod pool;
 mod winograd;
 
-pub use buffers::{release as release_buffers, MAX_FREE_BYTES};
 pub use cache::KernelCache;
 
 use burn::nn::PaddingConfig2d;

@@ -29,6 +29,11 @@ fn spec(cin: usize, cout: usize, size: usize, stride: usize, padding: usize, act
     ConvSpec { in_channels: cin, filters: cout, size, stride, padding, groups: 1, batch_normalize: true, activation }
 }
 
+/// `n` standard-normal floats from the device's seeded generator.
+fn normal_values(n: usize, device: &Device) -> Vec<f32> {
+    Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), device).into_data().try_into_vec::<f32>().expect("f32")
+}
+
 fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     assert_eq!(a.dims(), b.dims());
     (a - b).abs().max().into_scalar()
@@ -171,12 +176,7 @@ fn both_winograd_variants_match_im2col() {
     let (cin, cout) = (24, 20);
     for (h, w) in [(1, 1), (5, 7), (26, 26), (13, 13), (9, 30)] {
         let g = ConvGeometry { in_channels: cin, height: h, width: w, kernel: 3, stride: 1, padding: 1 };
-        let values = |n: usize| {
-            Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("f32")
-        };
+        let values = |n: usize| normal_values(n, &device);
         let (x, weight, bias) = (values(cin * h * w), values(cout * cin * 9), values(cout));
         let params = ConvParams {
             weight: &weight,
@@ -211,12 +211,7 @@ fn direct_kernel_matches_im2col_at_any_stride() {
     }
     let device = Device::flex();
     device.seed(13);
-    let values = |n: usize| {
-        Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32")
-    };
+    let values = |n: usize| normal_values(n, &device);
     // (in, out, kernel, stride, padding, height, width)
     let cases = [
         (3, 16, 3, 1, 1, 40, 50),

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::choice::Pick;
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::{im2col, im2col_serial, ConvGeometry};
 use super::winograd::{self, Variant};
@@ -13,50 +14,34 @@ use crate::cfg::Activation;
 /// small enough to stay in the last-level cache while the product consumes it.
 const BAND_FLOATS: usize = 1 << 20;
 
-/// Batches of maps at most this tall run Winograd stacked into one image ([`winograd_stacked`]).
-/// Measured on a 2-core Sapphire Rapids, batch 8, 2 threads (`bench --profile`, ms summed over
-/// the layers of a shape, per image vs stacked): tiny's 512->1024 at 13 33.6 vs 29.7, 256->512
-/// at 13 11.0 vs 9.2, 384->256 at 26 22.0 vs 19.6; yolov3's 512->1024 at 13 (7 layers) 241 vs
-/// 228, 256->512 at 26 (11) 308 vs 291; but its 128->256 at 52 (11) 308 vs 358 when stacked too.
-const STACK_MAX_HEIGHT: usize = 32;
-
 /// Column-matrix budget of one band in [`im2col_bands`], in floats (1 MiB).
 const TASK_FLOATS: usize = 1 << 18;
 
-/// The largest weight matrix (floats, 2 MiB: one core's L2) for which bands run in parallel
-/// with a single-threaded product each, rather than one band at a time with the product
-/// split across threads. Measured on a 2-core Sapphire Rapids (ms, one layer, 2 threads,
-/// serial vs parallel bands): 3->16 at 416 3.2 vs 2.5; 32->64 416->208 19.3 vs 12.9 (gemm's
-/// own split of a 64-row product gained nothing over one thread); 64->128 11.1 vs 9.3;
-/// 128->256 10.0 vs 8.3; 256->512 (1.2M floats) 7.5 vs 7.5; 512->1024 6.7 vs 8.9 (every band
-/// would stream the 18 MiB of weights again).
-const BAND_WEIGHTS: usize = 1 << 19;
-
-/// Which algorithm computes a convolution; chosen once per layer call by [`Kernel::choose`].
+/// Which algorithm computes a convolution, with its data: a [`Pick`] made runnable.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Kernel<'a> {
-    /// Winograd with `U`, the weights transformed for that variant.
-    Winograd(Variant, &'a [f32]),
-    /// Few input channels (the first layers): [`direct`], no column matrix.
+    /// Winograd with `u`, the weights transformed for `variant`; `stacked` runs a batch as one
+    /// tall image ([`winograd_stacked`]).
+    Winograd { variant: Variant, u: &'a [f32], stacked: bool },
+    /// The register-blocked [`direct`] kernel, no column matrix.
     Direct,
     /// 1x1, stride 1, no padding: the image is the column matrix, one product.
     Pointwise,
-    /// Everything else: column matrix in row bands, one product per band; the bands run in
-    /// parallel where the weights are small ([`BAND_WEIGHTS`]), else one after another with
+    /// Everything else: column matrix in row bands, one product per band; `banded` runs the
+    /// bands in parallel with a single-threaded product each, else one after another with
     /// each product split across threads.
-    Im2col,
+    Im2col { banded: bool },
 }
 
 impl<'a> Kernel<'a> {
-    /// The kernel for `g`: Winograd where [`winograd::choose`] picks a variant (`u` then
-    /// supplies its transformed weights, typically from the block's cache), else the direct
-    /// kernel where [`direct::applies`], else pointwise for 1x1, else im2col.
-    pub fn choose(g: &ConvGeometry, out_channels: usize, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
-        match winograd::choose(g, out_channels) {
-            Some(variant) => Kernel::Winograd(variant, u(variant)),
-            None if direct::applies(g, out_channels) => Kernel::Direct,
-            None if g.is_pointwise() => Kernel::Pointwise,
-            None => Kernel::Im2col,
+    /// The kernel of `pick`; `u` supplies the transformed weights of a Winograd variant
+    /// (typically from the block's cache) and is called only for those.
+    pub fn new(pick: Pick, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
+        match pick.variant() {
+            Some(variant) => Kernel::Winograd { variant, u: u(variant), stacked: pick.stacked() },
+            None if pick == Pick::Direct => Kernel::Direct,
+            None if pick == Pick::Pointwise => Kernel::Pointwise,
+            None => Kernel::Im2col { banded: pick == Pick::Im2colBands },
         }
     }
 }
@@ -79,20 +64,19 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
     let k = g.patch_len();
     let threads = rayon::current_num_threads();
     let weights = Mat { data: p.weight, rows: p.out_channels, cols: k, row_stride: k };
-    if let Kernel::Winograd(variant, u) = p.kernel {
-        if batch > 1 && g.height <= STACK_MAX_HEIGHT {
+    if let Kernel::Winograd { variant, u, stacked: true } = p.kernel {
+        if batch > 1 {
             return winograd_stacked(variant, u, &input[..batch * in_len], batch, g, p, output);
         }
     }
-    let banded = p.out_channels * k <= BAND_WEIGHTS;
     let band_rows = (BAND_FLOATS / (k * out_w).max(1)).clamp(1, out_h);
     // The column matrix of the one-band-at-a-time path, reused for every band and image.
-    let mut cols = (p.kernel == Kernel::Im2col && !banded).then(|| buffers::take(k * band_rows * out_w));
+    let mut cols = (p.kernel == Kernel::Im2col { banded: false }).then(|| buffers::take(k * band_rows * out_w));
     let images = input.chunks_exact(in_len).zip(output.chunks_exact_mut(p.out_channels * out_plane)).take(batch);
     for (image, out) in images {
         match p.kernel {
             // Winograd adds the bias and activates as it writes.
-            Kernel::Winograd(variant, u) => {
+            Kernel::Winograd { variant, u, .. } => {
                 winograd::conv3x3(variant, image, g, u, p.bias, p.out_channels, p.activation, out);
             }
             Kernel::Direct => direct::conv(image, g, p, out),
@@ -102,8 +86,8 @@ pub(crate) fn conv2d(input: &[f32], batch: usize, g: &ConvGeometry, p: &ConvPara
                 matmul(dst, weights, rhs, false, threads);
                 bias_activate(out, out_plane, p.bias, p.activation);
             }
-            Kernel::Im2col if banded => im2col_bands(image, g, p, out),
-            Kernel::Im2col => {
+            Kernel::Im2col { banded: true } => im2col_bands(image, g, p, out),
+            Kernel::Im2col { banded: false } => {
                 let cols = cols.as_deref_mut().unwrap_or_default();
                 let mut first = 0;
                 while first < out_h {

@@ -20,18 +20,21 @@ const LANES: usize = 16;
 /// block no longer stay in L1 and im2col's product is efficient anyway.
 const MAX_TAPS: usize = 32 * 9;
 
-/// Whether the direct kernel computes `g` (on this CPU). Measured on a 2-core Sapphire Rapids
+/// Whether the rules pick the direct kernel for `g`. Measured on a 2-core Sapphire Rapids
 /// (`yolov3 bench --profile`, 2 threads, 416; ms, direct vs im2col): 16->32 at 208 3.0 vs 4.3;
 /// 3->16 at 416 3.9 vs 4.1 and 3->32 at 416 8.4 vs 7.6 (three input channels give too few
 /// taps per output to hide the writes); the stride-2 32->64 416->208 26 vs 18 (the phase
-/// split costs more than im2col's column matrix). So: stride 1, at least 8 input channels, at
-/// most [`MAX_TAPS`] taps, and AVX-512 (the only body written; elsewhere im2col, unmeasured
-/// against this). The kernel itself takes any stride (tested).
+/// split costs more than im2col's column matrix). So: stride 1, at least 8 input channels.
 pub(crate) fn applies(g: &ConvGeometry, out_channels: usize) -> bool {
+    supports(g, out_channels) && g.stride == 1 && g.in_channels >= 8
+}
+
+/// Whether the direct kernel can compute `g` on this CPU at all (any stride, tested): a
+/// 2x2-5x5 kernel, at most [`MAX_TAPS`] taps, a whole channel block, and AVX-512 (the only
+/// body written; elsewhere the other kernels compete for these layers).
+pub(crate) fn supports(g: &ConvGeometry, out_channels: usize) -> bool {
     g.kernel > 1
         && g.kernel <= 5
-        && g.stride == 1
-        && g.in_channels >= 8
         && g.patch_len() <= MAX_TAPS
         && out_channels >= BLOCK
         && super::simd_level() == "avx512"
@@ -98,8 +101,9 @@ fn pack_weights(weight: &[f32], out_channels: usize, taps: usize) -> Vec<f32> {
 }
 
 /// `act(conv(image) + bias)` for one image (`[C_in, H, W]`) into `out` (`[C_out, H', W']`).
-#[allow(unsafe_code)] // the call into the AVX-512 body; `applies` checked the CPU
+#[allow(unsafe_code)] // the call into the AVX-512 body; `supports` checked the CPU
 pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32]) {
+    assert!(supports(g, p.out_channels), "the direct kernel does not take {g:?} -> {}", p.out_channels);
     let taps = g.patch_len();
     let input = Phased::new(image, g);
     let packed = pack_weights(p.weight, p.out_channels, taps);
@@ -135,14 +139,14 @@ pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mu
             out_w,
         };
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `applies` admits this kernel only where the CPU has AVX-512F.
+        // SAFETY: `supports` admits this kernel only where the CPU has AVX-512F.
         unsafe {
             block.rows_avx512(band * rows_per_item, &mut planes)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (block, planes);
-            unreachable!("direct::applies is false off x86-64")
+            unreachable!("direct::supports is false off x86-64")
         }
     });
 }

@@ -47,15 +47,18 @@ macro_rules! simd_fn {
 
 mod buffers;
 mod cache;
+mod choice;
 mod conv;
 mod direct;
 mod flex;
 mod gemm;
 mod im2col;
 mod pool;
+mod tune;
 mod winograd;
 
 pub use cache::KernelCache;
+pub use tune::{kernel_table, set_kernel_table, KernelTable, TableError};
 
 use burn::nn::PaddingConfig2d;
 use burn::tensor::Tensor;
@@ -63,8 +66,10 @@ use burn::tensor::Tensor;
 use crate::cfg::MaxPoolSpec;
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
+use choice::Pick;
 use conv::{conv2d, ConvParams, Kernel};
 use im2col::ConvGeometry;
+use tune::LayerKey;
 
 /// Worker threads of the CPU kernels (and of burn's Flex backend): `RAYON_NUM_THREADS`,
 /// else one per core.
@@ -87,6 +92,11 @@ pub fn simd_level() -> &'static str {
 /// The block's output through the fast path, or `None` when it does not apply (another
 /// backend, BatchNorm not folded, grouped/dilated/rectangular kernels, asymmetric padding).
 pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> {
+    conv_block_with(block, x, kernel_table().as_deref())
+}
+
+/// [`conv_block`] with the kernel choice given: `table` (measured picks), or the rules.
+fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>) -> Option<Tensor<4>> {
     if block.bn.is_some() || !flex::is_flex(&x.device()) {
         return None;
     }
@@ -112,21 +122,45 @@ pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
         Some(b) => Some(flex::host(b.val())?),
         None => None,
     };
-    let mut transformed = None;
-    let kernel = Kernel::choose(&g, out_channels, |variant| {
-        transformed.insert(block.cache.winograd(variant, &weight, out_channels, in_channels)).as_slice()
-    });
-    let params = ConvParams {
-        weight: flex::slice(&weight),
-        kernel,
-        bias: bias.as_ref().map(flex::slice),
-        out_channels,
-        activation: block.activation,
-    };
     let shape = [batch, out_channels, g.out_height(), g.out_width()];
     let mut output = buffers::take(shape.iter().product());
-    conv2d(flex::slice(&input), batch, &g, &params, &mut output);
+    let run = |pick: Pick, output: &mut [f32]| {
+        let mut transformed = None;
+        let kernel = Kernel::new(pick, |variant| {
+            transformed.insert(block.cache.winograd(variant, &weight, out_channels, in_channels)).as_slice()
+        });
+        let params = ConvParams {
+            weight: flex::slice(&weight),
+            kernel,
+            bias: bias.as_ref().map(flex::slice),
+            out_channels,
+            activation: block.activation,
+        };
+        conv2d(flex::slice(&input), batch, &g, &params, output);
+    };
+    // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
+    // kernel then computes the result, the same numbers as every later call.
+    let chosen = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
+    run(chosen, &mut output);
     Some(flex::tensor(output, shape))
+}
+
+/// The kernel for a layer: the fixed rules without a table; with one, its entry, measured
+/// first (through `run`) when the shape is new and has more than one candidate.
+fn pick(
+    g: &ConvGeometry,
+    out_channels: usize,
+    batch: usize,
+    table: Option<&KernelTable>,
+    run: impl FnMut(Pick),
+) -> Pick {
+    let rules = Pick::rules(g, out_channels, batch);
+    let Some(table) = table else { return rules };
+    if Pick::candidates(g, out_channels, batch).len() < 2 {
+        return rules;
+    }
+    let key = LayerKey::new(g, out_channels, batch, threads());
+    table.get(&key).unwrap_or_else(|| table.measure(key, run))
 }
 
 /// Darknet maxpool through the host kernel, or `None` off the Flex backend.

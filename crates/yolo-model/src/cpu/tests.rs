@@ -4,10 +4,12 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Distribution, Tensor};
 
+use super::choice::Pick;
 use super::conv::Kernel;
 use super::im2col::ConvGeometry;
+use super::tune::{KernelTable, LayerKey};
 use super::winograd::Variant;
-use super::{conv_block, maxpool};
+use super::{conv_block, conv_block_with, maxpool};
 use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
@@ -39,23 +41,26 @@ fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
-/// Which kernel the fast path picks for `spec` on `dims`, so each case below checks that it
-/// still covers the path it was written for.
-fn kernel_of(spec: &ConvSpec, dims: [usize; 4]) -> &'static str {
-    let g = ConvGeometry {
+fn geometry(spec: &ConvSpec, dims: [usize; 4]) -> ConvGeometry {
+    ConvGeometry {
         in_channels: dims[1],
         height: dims[2],
         width: dims[3],
         kernel: spec.size,
         stride: spec.stride,
         padding: spec.padding,
-    };
-    match Kernel::choose(&g, spec.filters, |_| &[]) {
-        Kernel::Winograd(Variant::F2, _) => "F2",
-        Kernel::Winograd(Variant::F4, _) => "F4",
-        Kernel::Direct => "direct",
-        Kernel::Pointwise => "pointwise",
-        Kernel::Im2col => "im2col",
+    }
+}
+
+/// Which kernel the rules pick for `spec` on `dims`, so each case below checks that it
+/// still covers the path it was written for.
+fn kernel_of(spec: &ConvSpec, dims: [usize; 4]) -> &'static str {
+    match Pick::rules(&geometry(spec, dims), spec.filters, dims[0]) {
+        Pick::WinogradF2 | Pick::WinogradF2Stacked => "F2",
+        Pick::WinogradF4 | Pick::WinogradF4Stacked => "F4",
+        Pick::Direct => "direct",
+        Pick::Pointwise => "pointwise",
+        Pick::Im2col | Pick::Im2colBands => "im2col",
     }
 }
 
@@ -98,18 +103,62 @@ fn matches_generic_conv_for_darknet_geometries() {
         // Batches of small maps run stacked into one image (batch 2 above, 3 here).
         ("F2", spec(64, 72, 3, 1, 1, Activation::Leaky), [3, 64, 13, 11]),
     ];
+    let table = KernelTable::new("test");
     for (expected, spec, dims) in cases {
         // Without AVX-512 the direct kernel steps aside for im2col.
         let expected = if expected == "direct" && super::simd_level() != "avx512" { "im2col" } else { expected };
         assert_eq!(kernel_of(&spec, dims), expected, "{spec:?} on {dims:?}");
+        let g = geometry(&spec, dims);
+        let key = LayerKey::new(&g, spec.filters, dims[0], super::threads());
         for bias in [false, true] {
             let block = block(&spec, bias, &device);
             let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let reference = block.forward_generic(x.clone());
             let fast = conv_block(&block, &x).expect("fast path applies to a folded block on flex");
-            let diff = max_diff(fast, block.forward_generic(x));
+            let diff = max_diff(fast, reference.clone());
             assert!(diff < 1e-4, "{spec:?} on {dims:?}, bias {bias}: max difference {diff}");
+            // Every other kernel a measured table may pick for this shape, too.
+            for pick in Pick::candidates(&g, spec.filters, dims[0]) {
+                table.insert(key, pick);
+                let fast = conv_block_with(&block, &x, Some(&table)).expect("fast path");
+                let diff = max_diff(fast, reference.clone());
+                assert!(diff < 1e-4, "{} for {spec:?} on {dims:?}, bias {bias}: max difference {diff}", pick.name());
+            }
         }
     }
+}
+
+/// A table without the shape measures it once: every candidate runs, one is kept and used
+/// again without measuring, and the result is the generic conv's.
+#[test]
+fn a_new_shape_is_measured_once_then_looked_up() {
+    let device = Device::flex();
+    device.seed(17);
+    let table = KernelTable::new("test");
+    // 3x3/1 (several candidates), then a 1x1 (one candidate: nothing to measure).
+    let spec3 = spec(32, 64, 3, 1, 1, Activation::Leaky);
+    let block3 = block(&spec3, true, &device);
+    let x = Tensor::<4>::random([2, 32, 26, 26], Distribution::Normal(0.0, 1.0), &device);
+    let reference = block3.forward_generic(x.clone());
+    let first = conv_block_with(&block3, &x, Some(&table)).expect("fast path");
+    assert!(max_diff(first.clone(), reference) < 1e-4);
+    assert_eq!(table.len(), 1);
+    assert!(table.take_changed(), "a measured shape marks the table changed");
+    let key = LayerKey::new(&geometry(&spec3, [2, 32, 26, 26]), 64, 2, super::threads());
+    let kept = table.get(&key).expect("the shape is in the table");
+    assert!(Pick::candidates(&key.geometry(), 64, 2).contains(&kept));
+    let again = conv_block_with(&block3, &x, Some(&table)).expect("fast path");
+    assert!(!table.take_changed(), "a known shape is looked up, not measured");
+    assert_eq!(max_diff(first, again), 0.0, "the first call's result is the kept kernel's");
+    // Another batch is another shape.
+    let x1 = x.clone().narrow(0, 0, 1);
+    conv_block_with(&block3, &x1, Some(&table)).expect("fast path");
+    assert_eq!(table.len(), 2);
+    let block1 = block(&spec(32, 16, 1, 1, 0, Activation::Leaky), true, &device);
+    conv_block_with(&block1, &x, Some(&table)).expect("fast path");
+    assert_eq!(table.len(), 2, "1x1 layers have one kernel: nothing to measure");
+    let text = table.to_text();
+    assert!(text.contains(&format!(": {} | ", kept.name())), "{text}");
 }
 
 #[test]
@@ -180,7 +229,7 @@ fn both_winograd_variants_match_im2col() {
         let (x, weight, bias) = (values(cin * h * w), values(cout * cin * 9), values(cout));
         let params = ConvParams {
             weight: &weight,
-            kernel: Kernel::Im2col,
+            kernel: Kernel::Im2col { banded: false },
             bias: Some(&bias),
             out_channels: cout,
             activation: Activation::Leaky,
@@ -190,7 +239,13 @@ fn both_winograd_variants_match_im2col() {
         for variant in [Variant::F2, Variant::F4] {
             let u = transform_weights(variant, &weight, cout, cin);
             let mut out = vec![0.0; cout * h * w];
-            conv2d(&x, 1, &g, &ConvParams { kernel: Kernel::Winograd(variant, &u), ..params }, &mut out);
+            conv2d(
+                &x,
+                1,
+                &g,
+                &ConvParams { kernel: Kernel::Winograd { variant, u: &u, stacked: false }, ..params },
+                &mut out,
+            );
             // Relative to the output scale (|y| ~ 15 here): F(4x4) rounds to ~1e-5 of it.
             let scale = reference.iter().map(|v| v.abs()).fold(1.0f32, f32::max);
             let diff = out.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
@@ -225,7 +280,7 @@ fn direct_kernel_matches_im2col_at_any_stride() {
         let (x, weight, bias) = (values(2 * cin * h * w), values(cout * cin * k * k), values(cout));
         let params = ConvParams {
             weight: &weight,
-            kernel: Kernel::Im2col,
+            kernel: Kernel::Im2col { banded: false },
             bias: Some(&bias),
             out_channels: cout,
             activation: Activation::Leaky,

@@ -113,12 +113,16 @@ impl Variant {
 /// - 512->1024 at 13x13: F2 6.2, F4 9.8: F4's 4x4 tiles pad 13 to 16 and leave the
 ///   products too short.
 pub(crate) fn choose(g: &ConvGeometry, out_channels: usize) -> Option<Variant> {
-    let valid = g.kernel == 3 && g.stride == 1 && g.padding == 1;
-    if !valid || g.in_channels < 32 || out_channels < 64 {
+    if !supports(g) || g.in_channels < 32 || out_channels < 64 {
         return None;
     }
     let wide = g.height.min(g.width) >= 20;
     Some(if wide { Variant::F4 } else { Variant::F2 })
+}
+
+/// Whether Winograd computes `g` at all: 3x3, stride 1, padding 1 (any channels, any size).
+pub(crate) fn supports(g: &ConvGeometry) -> bool {
+    g.kernel == 3 && g.stride == 1 && g.padding == 1
 }
 
 /// `U = G g Gᵀ` for every filter: `[α²][C_out][C_in]` from `[C_out][C_in][3][3]`.

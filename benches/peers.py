@@ -7,7 +7,9 @@ throwaway venv (torch CPU, onnxruntime, opencv-python-headless 4.x, pytorchyolo)
     python benches/peers.py --bin target/release/yolov3 [--threads 2] [--runs 10]
 
 Every engine gets the same architecture (our built-in cfgs), the same 416x416 input size, the
-same batch sizes and the same thread count. Weights: the bundled yolov3-tiny; random for full
+same batch sizes and the same thread count. Ours runs twice: with the fixed kernel rules and
+with kernels measured on this machine (`--cpu-kernels tuned`, a fresh table: the measuring is
+part of the warm-up, whose time is printed too). Weights: the bundled yolov3-tiny; random for full
 yolov3 (speed does not depend on values). Network only: no image decoding, resizing or NMS.
 Only ratios measured in one run mean anything on a shared machine.
 """
@@ -130,8 +132,14 @@ def main():
                 ours_cmd = [args.bin, "bench", "--device", "cpu", "--size", str(args.size), "--batch", str(batch),
                             "-n", str(args.runs), "--format", "json"]
                 ours_cmd += ["-w", str(weights), "--cfg", str(CFG[arch])]
-                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-                ours = json.loads(subprocess.run(ours_cmd, capture_output=True, text=True, check=True, env=env).stdout)
+                # Ours twice: the fixed rules, then measured kernels (a fresh table in `tmp`: the
+                # measuring happens in the warm-up, whose time is reported apart).
+                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), YOLOV3_CACHE_DIR=tmp)
+                ours = {}
+                for mode in ["fixed", "tuned"]:
+                    run = subprocess.run(ours_cmd + ["--cpu-kernels", mode], capture_output=True, text=True,
+                                         check=True, env=env)
+                    ours[mode] = json.loads(run.stdout)
                 xt = torch.from_numpy(x)
                 with torch.no_grad():
                     t_torch = timed(lambda: model(xt), args.runs)
@@ -142,12 +150,15 @@ def main():
                     net.forward(net.getUnconnectedOutLayersNames())
 
                 t_cv = timed(opencv, args.runs)
-                rows.append((arch, batch, ours["median_ms"], t_torch, t_cv, t_ort))
+                rows.append((arch, batch, ours["fixed"]["median_ms"], ours["tuned"]["median_ms"],
+                             ours["tuned"]["warmup_ms"], t_torch, t_cv, t_ort))
     print(cpu_header())
     print(f"peers: torch {torch.__version__}, OpenCV {cv2.__version__}, ONNX Runtime {ort.__version__}")
-    print(f"{'model':<12} {'batch':>5} {'ours ms':>9} {'torch ms':>9} {'opencv ms':>10} {'ort ms':>8} {'ours/ort':>9}")
-    for arch, batch, ours, t_torch, t_cv, t_ort in rows:
-        print(f"{arch:<12} {batch:>5} {ours:>9.1f} {t_torch:>9.1f} {t_cv:>10.1f} {t_ort:>8.1f} {ours / t_ort:>9.2f}")
+    print(f"{'model':<12} {'batch':>5} {'fixed ms':>9} {'tuned ms':>9} {'torch ms':>9} {'opencv ms':>10} "
+          f"{'ort ms':>8} {'tuned/ort':>10} {'tuning warm-up ms':>18}")
+    for arch, batch, fixed, tuned, warmup, t_torch, t_cv, t_ort in rows:
+        print(f"{arch:<12} {batch:>5} {fixed:>9.1f} {tuned:>9.1f} {t_torch:>9.1f} {t_cv:>10.1f} {t_ort:>8.1f} "
+              f"{tuned / t_ort:>10.2f} {warmup:>18.0f}")
     print(f"threads={args.threads} size={args.size} runs={args.runs}; medians; network only")
 
 

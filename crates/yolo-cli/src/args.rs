@@ -74,6 +74,12 @@ pub struct ValArgs {
     pub rect: bool,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// How the CPU backend picks each layer's kernel: `tuned` times the candidates of each new
+    /// layer shape once and keeps the fastest (saved per CPU in the cache directory,
+    /// $YOLOV3_CACHE_DIR), `fixed` uses rules measured on one CPU. Default: $YOLOV3_CPU_KERNELS,
+    /// else tuned.
+    #[arg(long, value_enum)]
+    pub cpu_kernels: Option<CpuKernelsArg>,
     /// Images per forward pass.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub batch: usize,
@@ -119,6 +125,12 @@ pub struct BenchArgs {
     pub arch: Option<ArchArg>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// How the CPU backend picks each layer's kernel: `tuned` times the candidates of each new
+    /// layer shape once and keeps the fastest (saved per CPU in the cache directory,
+    /// $YOLOV3_CACHE_DIR), `fixed` uses rules measured on one CPU. Default: $YOLOV3_CPU_KERNELS,
+    /// else tuned.
+    #[arg(long, value_enum)]
+    pub cpu_kernels: Option<CpuKernelsArg>,
     /// Input size (a multiple of the network's largest stride: 32 for YOLOv3).
     #[arg(long, default_value_t = 416, allow_negative_numbers = true)]
     pub size: usize,
@@ -240,6 +252,24 @@ pub enum DeviceArg {
     Ndarray,
 }
 
+/// How the CPU backend picks each layer's kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CpuKernelsArg {
+    /// Measured on this machine once per layer shape, kept on disk.
+    Tuned,
+    /// Rules measured on one CPU: deterministic, nothing measured or written.
+    Fixed,
+}
+
+impl From<CpuKernelsArg> for yolo::CpuKernels {
+    fn from(arg: CpuKernelsArg) -> Self {
+        match arg {
+            CpuKernelsArg::Tuned => yolo::CpuKernels::Tuned,
+            CpuKernelsArg::Fixed => yolo::CpuKernels::Fixed,
+        }
+    }
+}
+
 /// How images are fitted to the network input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ResizeArg {
@@ -291,6 +321,12 @@ pub struct DetectArgs {
     pub names: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// How the CPU backend picks each layer's kernel: `tuned` times the candidates of each new
+    /// layer shape once and keeps the fastest (saved per CPU in the cache directory,
+    /// $YOLOV3_CACHE_DIR), `fixed` uses rules measured on one CPU. Default: $YOLOV3_CPU_KERNELS,
+    /// else tuned.
+    #[arg(long, value_enum)]
+    pub cpu_kernels: Option<CpuKernelsArg>,
     /// Minimum objectness x class score.
     #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
     pub conf: f32,

@@ -37,6 +37,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let selected = yolo::device::select(args.device.into())?;
     let device = &selected.device;
+    let cpu_kernels = match args.cpu_kernels {
+        Some(mode) => mode.into(),
+        None => yolo::CpuKernels::from_env().map_err(errors::cli)?,
+    };
+    yolo::cpu_kernels::install(cpu_kernels);
     let (model, name) = match args.arch {
         Some(arch) => {
             let arch = Arch::from(arch);
@@ -67,6 +72,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         once()?;
     }
     let warmup = warm_start.elapsed();
+    // Warm-up measured the kernels of each new layer shape (tuned): keep them for next time.
+    yolo::cpu_kernels::save();
     let times = (0..args.runs).map(|_| once()).collect::<anyhow::Result<Vec<_>>>()?;
     let s = stats(times, args.batch);
     let layers = args.profile.then(|| profile::measure(&model, &input, args.runs));
@@ -81,6 +88,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "runs": args.runs,
                 "threads": yolo_model::cpu::threads(),
                 "ops": if args.generic_ops { "generic" } else { "kernels" },
+                "cpu_kernels": cpu_kernels.name(),
                 "warmup_ms": ms(warmup),
                 "min_ms": ms(s.min),
                 "median_ms": ms(s.median),
@@ -92,11 +100,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 + "\n"
         }
         FormatArg::Text => format!(
-            "model       {name}\ndevice      {} ({} threads, {} ops)\ninput       {dims:?}\nwarm-up     {} runs in {:.1} ms\n\
+            "model       {name}\ndevice      {} ({} threads, {} ops, {} cpu kernels)\ninput       {dims:?}\nwarm-up     {} runs in {:.1} ms\n\
              latency     min {:.2} ms | median {:.2} ms | max {:.2} ms  ({} runs)\nthroughput  {:.2} images/s\n",
             selected.name,
             yolo_model::cpu::threads(),
             if args.generic_ops { "generic" } else { "kernels" },
+            cpu_kernels.name(),
             args.warmup,
             ms(warmup),
             ms(s.min),

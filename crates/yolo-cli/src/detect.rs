@@ -48,6 +48,9 @@ pub fn build_detector(args: &DetectArgs) -> anyhow::Result<Detector> {
             .resize(crate::args::resize(args.resize, args.rect))
             .max_det(args.max_det)
             .agnostic_nms(args.agnostic_nms);
+    if let Some(mode) = args.cpu_kernels {
+        builder = builder.cpu_kernels(mode.into());
+    }
     if let Some(classes) = &args.classes {
         builder = builder.classes(classes);
     }

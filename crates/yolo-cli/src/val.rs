@@ -64,7 +64,7 @@ pub fn run(args: &ValArgs) -> anyhow::Result<()> {
 }
 
 fn build_detector(args: &ValArgs) -> anyhow::Result<Detector> {
-    crate::detect::model_builder(
+    let mut builder = crate::detect::model_builder(
         args.weights.as_deref(),
         args.cfg.as_deref(),
         args.names.as_deref(),
@@ -75,9 +75,11 @@ fn build_detector(args: &ValArgs) -> anyhow::Result<Detector> {
     .iou(args.iou)
     .size(args.size)
     .resize(crate::args::resize(args.resize, args.rect))
-    .max_det(args.max_det)
-    .build()
-    .map_err(errors::cli)
+    .max_det(args.max_det);
+    if let Some(mode) = args.cpu_kernels {
+        builder = builder.cpu_kernels(mode.into());
+    }
+    builder.build().map_err(errors::cli)
 }
 
 /// Whether `--data` names a COCO instances file (else a YOLO layout).

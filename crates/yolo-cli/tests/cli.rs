@@ -1,14 +1,14 @@
 //! The `yolov3` binary end to end: results, output files, and every bad-input path.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::root;
+use crate::common::{binary, root};
 
 pub fn yolov3(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yolov3")).args(args).current_dir(root()).output().expect("the binary runs")
+    binary().args(args).output().expect("the binary runs")
 }
 
 pub fn stderr(out: &Output) -> String {

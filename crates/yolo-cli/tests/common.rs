@@ -1,11 +1,21 @@
 //! Shared helpers: paths, the bundled model, devices.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use burn::tensor::Device;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `yolov3` binary, run from the repository root with the fixed CPU kernel rules: the
+/// tests' numbers must not depend on what this machine measured (`cpu_kernels.rs` tests the
+/// measured mode itself).
+pub fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yolov3"));
+    command.current_dir(root()).env("YOLOV3_CPU_KERNELS", "fixed");
+    command
 }
 
 pub fn fixture(rel: &str) -> PathBuf {

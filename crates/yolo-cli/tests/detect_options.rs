@@ -1,8 +1,6 @@
 //! `detect`'s filters and output formats, `devices`, and what a successful run prints on stderr
 //! (nothing).
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::cli::{assert_fails, s, stderr, temp_dir, yolov3};
@@ -138,9 +136,8 @@ fn coco_results_carry_coco_ids_and_xywh_boxes() {
 
 /// Runs the binary as a headless user would: no XDG_RUNTIME_DIR, stderr a pipe.
 fn headless(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_yolov3"))
+    crate::common::binary()
         .args(args)
-        .current_dir(root())
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("DISPLAY")

@@ -26,8 +26,15 @@ fn run(device: DeviceChoice, photos: &[&str]) -> Vec<ImageResult> {
 }
 
 fn run_with(device: DeviceChoice, resize: Resize, photos: &[&str]) -> Vec<ImageResult> {
-    let detector =
-        yolo::Detector::builder().device(device).conf(0.25).iou(0.45).size(416).resize(resize).build().expect("builds");
+    let detector = yolo::Detector::builder()
+        .device(device)
+        .cpu_kernels(yolo::CpuKernels::Fixed)
+        .conf(0.25)
+        .iou(0.45)
+        .size(416)
+        .resize(resize)
+        .build()
+        .expect("builds");
     let images: Vec<_> = photos
         .iter()
         .map(|p| image_io::load(&fixture(&format!("parity/images/{p}.png"))).expect("photo decodes"))

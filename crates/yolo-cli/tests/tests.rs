@@ -8,11 +8,13 @@
 //! - `hostile`: the bad-input corpus (containers, pickles, tensors, semantics, formats, cfg,
 //!   images, arguments) under memory and time limits, and output safety;
 //! - `val`: `yolov3 val` vs pycocotools on the labelled fixture, both layouts, bad datasets;
+//! - `cpu_kernels`: the measured CPU kernel table is saved, read back, and never fails a run;
 //! - `wgpu_cache`: the wgpu autotune store is reused across processes, and never fails a run;
 //! - `detect_options`: class filters, caps, label files, COCO results, quiet stderr, devices.
 
 mod cli;
 mod common;
+mod cpu_kernels;
 mod detect_options;
 mod hostile;
 mod import;

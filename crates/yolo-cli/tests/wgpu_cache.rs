@@ -4,13 +4,13 @@
 //! 43 s then 7.6 s on lavapipe, see README.)
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::cli::{s, stderr, temp_dir};
 use crate::common::{root, wgpu_available};
 
 fn detect_wgpu(cache: &Path, cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yolov3"))
+    crate::common::binary()
         .args(["detect", "--device", "wgpu", "--format", "json"])
         .arg(root().join("weights/dog.jpg"))
         .env("YOLOV3_CACHE_DIR", cache)

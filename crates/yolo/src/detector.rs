@@ -7,6 +7,7 @@ use image::DynamicImage;
 use yolo_model::{PostprocessConfig, Yolo};
 
 use crate::batch::{Frame, Prepared, Preprocess};
+use crate::cpu_kernels::{self, CpuKernels};
 use crate::detection::Detection;
 use crate::device::{self, DeviceChoice};
 use crate::error::{Error, Result};
@@ -50,6 +51,7 @@ pub struct DetectorBuilder {
     agnostic: bool,
     classes: Option<Vec<String>>,
     ignore_pickle_code: bool,
+    cpu_kernels: Option<CpuKernels>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,7 @@ impl Default for DetectorBuilder {
             agnostic: post.agnostic,
             classes: None,
             ignore_pickle_code: false,
+            cpu_kernels: None,
         }
     }
 }
@@ -162,11 +165,23 @@ impl DetectorBuilder {
         self
     }
 
+    /// How the CPU backend picks each layer's kernel ([`CpuKernels`]; default: `YOLOV3_CPU_KERNELS`,
+    /// else measured on this machine). Process-wide, like the CPU thread pool.
+    pub fn cpu_kernels(mut self, mode: CpuKernels) -> Self {
+        self.cpu_kernels = Some(mode);
+        self
+    }
+
     /// Checks the settings, picks the device, loads the weights (BatchNorm folded for speed)
     /// and the class names.
     pub fn build(self) -> Result<Detector> {
         self.check_ranges()?;
+        let cpu_kernels = match self.cpu_kernels {
+            Some(mode) => mode,
+            None => CpuKernels::from_env()?,
+        };
         let selected = device::select(self.device)?;
+        cpu_kernels::install(cpu_kernels);
         let loaded = weights::load_with(
             self.weights.as_deref(),
             self.cfg.as_deref(),
@@ -209,6 +224,7 @@ impl DetectorBuilder {
             names,
             info,
             preprocess: Preprocess { size: self.size, resize: self.resize, stride },
+            cpu_kernels,
             post: PostprocessConfig {
                 conf: self.conf,
                 iou: self.iou,
@@ -249,6 +265,7 @@ pub struct Detector {
     info: DetectorInfo,
     preprocess: Preprocess,
     post: PostprocessConfig,
+    cpu_kernels: CpuKernels,
 }
 
 impl Detector {
@@ -305,6 +322,9 @@ impl Detector {
         let out = self.model.forward(x);
         let [_, rows, columns] = out.dims();
         let data = out.into_data().try_into_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))?;
+        if self.cpu_kernels == CpuKernels::Tuned {
+            cpu_kernels::save(); // only when this pass measured new layer shapes
+        }
         Ok(placements
             .into_iter()
             .zip(data.chunks_exact(rows * columns))

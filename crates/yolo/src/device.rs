@@ -233,6 +233,9 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 pub struct CpuInfo {
     /// `model name` from `/proc/cpuinfo` (or the architecture where that is not readable).
     pub model: String,
+    /// Vendor, family, model and stepping (`GenuineIntel family 6 model 143 stepping 8`) where
+    /// `/proc/cpuinfo` has them: virtual machines often report a generic model name.
+    pub signature: Option<String>,
     /// Worker threads of the CPU kernels (`RAYON_NUM_THREADS`, else one per core).
     pub threads: usize,
     /// The instruction set the kernels dispatch to at run time: `avx512`, `avx2+fma`, `baseline`.
@@ -241,14 +244,21 @@ pub struct CpuInfo {
 
 /// Describes the host CPU.
 pub fn cpu_info() -> CpuInfo {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    CpuInfo { model, threads: yolo_model::cpu::threads(), simd: yolo_model::cpu::simd_level() }
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    // The first processor's block.
+    let field = |name: &str| {
+        text.lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let signature = match (field("vendor_id"), field("cpu family"), field("model"), field("stepping")) {
+        (Some(vendor), Some(family), Some(number), Some(stepping)) => {
+            Some(format!("{vendor} family {family} model {number} stepping {stepping}"))
+        }
+        _ => None,
+    };
+    CpuInfo { model, signature, threads: yolo_model::cpu::threads(), simd: yolo_model::cpu::simd_level() }
 }

@@ -8,11 +8,9 @@
 //! the same user got a cold start or a warm one depending on where they ran `yolov3`. Here the
 //! location is chosen once, before the device is initialised:
 //!
-//! - `$YOLOV3_CACHE_DIR/wgpu` when that variable is set (an empty value disables the store: every
-//!   process tunes from scratch, as without the feature);
-//! - otherwise the per-user cache directory: `$XDG_CACHE_HOME/yolov3-burn/wgpu` or
-//!   `~/.cache/yolov3-burn/wgpu` (Linux, BSD), `~/Library/Caches/yolov3-burn/wgpu` (macOS),
-//!   `%LOCALAPPDATA%\yolov3-burn\wgpu` (Windows).
+//! `wgpu/` under the per-user cache root ([`crate::cache_dir`]: `$YOLOV3_CACHE_DIR`, else the
+//! platform's cache directory; an empty variable disables the store, and every process tunes
+//! from scratch, as without the feature).
 //!
 //! Keys: one database per adapter and driver (the file is named after both, so a driver update
 //! or a second GPU starts its own), and inside it cubecl scopes every entry by its own version
@@ -22,41 +20,18 @@
 
 use std::path::PathBuf;
 
-/// The environment variable that overrides the cache location (empty: no on-disk store).
-pub const CACHE_DIR_VAR: &str = "YOLOV3_CACHE_DIR";
+pub use crate::cache_dir::CACHE_DIR_VAR;
 
 /// Where the wgpu autotune store goes, or `None` when it is disabled.
 pub fn location() -> Option<PathBuf> {
-    match std::env::var_os(CACHE_DIR_VAR) {
-        Some(dir) if dir.is_empty() => None,
-        Some(dir) => Some(PathBuf::from(dir).join("wgpu")),
-        None => user_cache_dir().map(|dir| dir.join("yolov3-burn").join("wgpu")),
-    }
-}
-
-/// The platform's per-user cache directory.
-fn user_cache_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if cfg!(windows) {
-        var("LOCALAPPDATA")
-    } else if cfg!(target_os = "macos") {
-        var("HOME").map(|home| home.join("Library").join("Caches"))
-    } else {
-        var("XDG_CACHE_HOME").filter(|p| p.is_absolute()).or_else(|| var("HOME").map(|h| h.join(".cache")))
-    }
+    crate::cache_dir::root().map(|root| root.join("wgpu"))
 }
 
 /// The database's name for one adapter and driver: cubecl keeps `<root>/<name>.db` and reduces
 /// the name to `[A-Za-z0-9._-]` itself; the length is capped here so a long driver string stays
 /// a valid file name.
 pub fn environment_name(adapter: &str, driver: &str) -> String {
-    let joined = format!("{adapter}-{driver}");
-    let cleaned: String = joined
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
-        .take(120)
-        .collect();
-    if cleaned.trim_matches(['_', '.', '-']).is_empty() { "default".into() } else { cleaned }
+    crate::cache_dir::file_stem(&format!("{adapter}-{driver}"))
 }
 
 /// Points cubecl's store at [`location`] for this adapter, before the device is initialised:

@@ -33,6 +33,8 @@
 //! - [`Detector`] / [`DetectorBuilder`]: weights of any format -> a model on a device, with
 //!   thresholds; `detect`, `detect_batch`, `detect_files` (decoding one batch ahead);
 //! - [`device`]: the one place a backend is chosen, adapter listing, CPU description;
+//! - [`cpu_kernels`]: each layer's CPU kernel measured on this machine once, kept in the
+//!   per-user cache ([`cache_dir`]) with wgpu's autotune store ([`gpu_cache`]);
 //! - [`weights`]: format sniffing and loading; [`image_io`], [`preprocess`]: decoding and
 //!   darknet's letterbox, and the exact inverse box mapping;
 //! - [`coco`]: COCO category and image ids for results files.
@@ -42,7 +44,9 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod cache_dir;
 pub mod coco;
+pub mod cpu_kernels;
 pub mod detection;
 pub mod detector;
 pub mod device;
@@ -56,6 +60,7 @@ pub mod stream;
 pub mod weights;
 
 pub use batch::{Frame, Prepared, Preprocess};
+pub use cpu_kernels::CpuKernels;
 pub use detection::{BBox, Detection};
 pub use detector::{Detector, DetectorBuilder, DetectorInfo};
 pub use device::{DeviceChoice, SelectedDevice};

@@ -630,11 +630,10 @@ fn other_formats(dir: &Path) -> Vec<Case> {
     cases.push(import(g, "darknet short by 4 bytes", &dir.join("short4.weights"), &[], fails(&[])));
     // Burnpacks.
     let bpk = dir.join("tiny.bpk");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_yolov3"))
+    let out = crate::common::binary()
         .args(["import", "weights/yolov3-tiny.weights", "-o"])
         .arg(&bpk)
         .arg("--quiet")
-        .current_dir(root())
         .output()
         .expect("import runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -68,6 +68,7 @@ pub fn run_case(case: &Case) -> Result<(), String> {
         .args(&case.args)
         .current_dir(root())
         .env("RAYON_NUM_THREADS", "2")
+        .env("YOLOV3_CPU_KERNELS", "fixed")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -41,6 +41,7 @@ fn a_file_size_limit_midway_is_an_error_and_the_previous_file_survives() {
         .arg(env!("CARGO_BIN_EXE_yolov3"))
         .args(["import", "weights/yolov3-tiny.weights", "-o", s(&out), "--quiet"])
         .current_dir(root())
+        .env("YOLOV3_CPU_KERNELS", "fixed")
         .output()
         .expect("runs");
     assert_fails(&result, &["model.bpk"]);

@@ -341,7 +341,7 @@ mod tests {
         let table = KernelTable::new("Some  CPU\tmodel; avx2+fma");
         table.insert(key(64, 52, 3, 1, 128), Pick::WinogradF2);
         table.insert(key(32, 416, 3, 2, 64), Pick::Im2col);
-        table.lock().get_mut(&key(32, 416, 3, 2, 64)).unwrap().timings =
+        table.lock().get_mut(&key(32, 416, 3, 2, 64)).expect("inserted").timings =
             vec![(Pick::Im2colBands, 12.5), (Pick::Im2col, 11.25)];
         let text = table.to_text();
         assert!(text.contains("machine Some CPU model; avx2+fma\n"), "{text}");

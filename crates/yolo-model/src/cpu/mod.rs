@@ -139,28 +139,37 @@ fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>
         conv2d(flex::slice(&input), batch, &g, &params, output);
     };
     // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
-    // kernel then computes the result, the same numbers as every later call.
-    let chosen = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
-    run(chosen, &mut output);
+    // kernel then computes the result (unless it ran last), the same numbers as every later call.
+    let (chosen, ran) = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
+    if ran != Some(chosen) {
+        run(chosen, &mut output);
+    }
     Some(flex::tensor(output, shape))
 }
 
-/// The kernel for a layer: the fixed rules without a table; with one, its entry, measured
-/// first (through `run`) when the shape is new and has more than one candidate.
+/// The kernel for a layer, and the kernel that already computed `output` if measuring ran
+/// (through `run`): the fixed rules without a table; with one, its entry, measured first when
+/// the shape is new and has more than one candidate.
 fn pick(
     g: &ConvGeometry,
     out_channels: usize,
     batch: usize,
     table: Option<&KernelTable>,
     run: impl FnMut(Pick),
-) -> Pick {
+) -> (Pick, Option<Pick>) {
     let rules = Pick::rules(g, out_channels, batch);
-    let Some(table) = table else { return rules };
+    let Some(table) = table else { return (rules, None) };
     if Pick::candidates(g, out_channels, batch).len() < 2 {
-        return rules;
+        return (rules, None);
     }
     let key = LayerKey::new(g, out_channels, batch, threads());
-    table.get(&key).unwrap_or_else(|| table.measure(key, run))
+    match table.get(&key) {
+        Some(pick) => (pick, None),
+        None => {
+            let (pick, last) = table.measure(key, run);
+            (pick, Some(last))
+        }
+    }
 }
 
 /// Darknet maxpool through the host kernel, or `None` off the Flex backend.

@@ -6,8 +6,8 @@
 //!
 //! Why: the fixed rules ([`Pick::rules`]) were measured on one 2-core Sapphire Rapids; on
 //! another core count, cache or vector width the crossovers move (Winograd F2 vs F4, bands vs
-//! a threaded product, the direct kernel vs im2col). Measuring costs a few milliseconds per
-//! shape and candidate, once; the table is small text that an application can persist (the
+//! a threaded product, the direct kernel vs im2col). Measuring costs a few runs of each
+//! candidate per shape, once ([`KernelTable::measure`] bounds it); the table is small text that an application can persist (the
 //! `yolo` crate keeps it in the per-user cache directory, per CPU model).
 //!
 //! Determinism: without an installed table the rules decide, as in the tests. With one, a
@@ -44,6 +44,11 @@ const RUN_BUDGET_MS: f64 = 30.0;
 /// A non-Winograd candidate whose untimed first run is slower than this multiple of the best
 /// time so far is not timed further (its first run is its time): it has lost.
 const HOPELESS: f64 = 2.0;
+
+/// A layer whose rules' kernel takes longer than this (ms, first run) is not measured: the
+/// other candidates would cost seconds each, and at that size the products are wide enough
+/// for the rules' choice.
+const SLOW_MS: f64 = 250.0;
 
 /// The most entries a table holds (a parsed file with more is refused).
 const MAX_ENTRIES: usize = 4096;
@@ -220,15 +225,31 @@ impl KernelTable {
     }
 
     /// Times every candidate of `key` through `run` (which computes the layer with the given
-    /// kernel), records the winner and returns it. The caller runs the winner once more for
-    /// its result, so the first call gives the same numbers as every later one.
-    pub(crate) fn measure(&self, key: LayerKey, mut run: impl FnMut(Pick)) -> Pick {
+    /// kernel), records the winner and returns it with the kernel that ran last: the caller
+    /// runs the winner once more when they differ, so the first call gives the same numbers
+    /// as every later one.
+    ///
+    /// The rules' pick runs first. A layer whose first run takes over [`SLOW_MS`] keeps it
+    /// unmeasured (a 1280-pixel batch of 16 would otherwise spend minutes measuring), and a
+    /// non-Winograd candidate whose first run is [`HOPELESS`] times the best so far is dropped.
+    pub(crate) fn measure(&self, key: LayerKey, mut run: impl FnMut(Pick)) -> (Pick, Pick) {
+        self.measure_timed(key, |pick| time(|| run(pick)))
+    }
+
+    /// [`KernelTable::measure`] with `run` returning how long it took (ms): tests give times.
+    fn measure_timed(&self, key: LayerKey, mut run: impl FnMut(Pick) -> f64) -> (Pick, Pick) {
         let candidates = key.candidates();
-        let rules = *candidates.last().expect("every shape has the rules' pick");
+        let rules = candidates[0];
         let mut timings: Vec<(Pick, f64)> = Vec::with_capacity(candidates.len());
+        let mut last = rules;
         for &pick in &candidates {
             // The first run pays first-use costs (transformed weights, fresh buffers): untimed.
-            let first = time(|| run(pick));
+            let first = run(pick);
+            last = pick;
+            if pick == rules && first > SLOW_MS {
+                timings.push((pick, first));
+                break;
+            }
             let best_so_far = timings.iter().map(|t| t.1).fold(f64::INFINITY, f64::min);
             if pick.variant().is_none() && first > HOPELESS * best_so_far {
                 timings.push((pick, first));
@@ -236,7 +257,7 @@ impl KernelTable {
             }
             let (mut best, mut spent) = (f64::INFINITY, 0.0);
             for _ in 0..MAX_RUNS {
-                let ms = time(|| run(pick));
+                let ms = run(pick);
                 best = best.min(ms);
                 spent += ms;
                 if spent >= RUN_BUDGET_MS {
@@ -248,7 +269,7 @@ impl KernelTable {
         let pick = choose(&timings, rules);
         self.lock().insert(key, Entry { pick, timings });
         self.changed.store(true, Ordering::Release);
-        pick
+        (pick, last)
     }
 }
 
@@ -392,6 +413,42 @@ mod tests {
         }
         let fine = with_header("m", "# comment\n\n64 52 52 3 1 1 128 1 2: winograd-f2\n");
         assert_eq!(KernelTable::parse(&fine, "m").expect("comments and blank lines are fine").len(), 1);
+    }
+
+    /// A 3x3/1 layer at batch 2 (rules: stacked F2 on a 13x13 map) measured with given times.
+    fn measured(ms: impl Fn(Pick) -> f64) -> (Pick, Pick, Vec<(Pick, usize)>) {
+        let key = LayerKey { batch: 2, ..key(512, 13, 3, 1, 1024) };
+        let table = KernelTable::new("m");
+        let mut runs: Vec<(Pick, usize)> = Vec::new();
+        let (pick, last) = table.measure_timed(key, |p| {
+            match runs.last_mut() {
+                Some((q, n)) if *q == p => *n += 1,
+                _ => runs.push((p, 1)),
+            }
+            ms(p)
+        });
+        assert_eq!(table.get(&key), Some(pick));
+        (pick, last, runs)
+    }
+
+    #[test]
+    fn measuring_runs_the_rules_first_and_keeps_the_fastest() {
+        let rules = Pick::WinogradF2Stacked;
+        // Rules first; each candidate: one untimed run, then up to 3 timed ones (30 ms budget).
+        let (pick, last, runs) = measured(|p| if p == Pick::WinogradF4 { 4.0 } else { 6.0 });
+        assert_eq!(pick, Pick::WinogradF4);
+        assert_eq!(runs[0], (rules, 4));
+        assert_eq!(last, runs.last().expect("ran").0);
+        // Non-Winograd candidates twice as slow as the best on their first run are cut there.
+        let (pick, _, runs) = measured(|p| if p.variant().is_some() { 5.0 } else { 50.0 });
+        assert_eq!(pick, rules, "a tie among Winograd kernels keeps the rules' pick");
+        assert!(runs.iter().all(|&(p, n)| p.variant().is_some() || n == 1), "{runs:?}");
+        // Long layers spend fewer timed runs: 20 ms each, budget reached after two.
+        let (_, _, runs) = measured(|_| 20.0);
+        assert_eq!(runs[0], (rules, 3));
+        // A layer whose rules' kernel takes longer than SLOW_MS is not measured further.
+        let (pick, last, runs) = measured(|_| 300.0);
+        assert_eq!((pick, last, runs), (rules, rules, vec![(rules, 1)]));
     }
 
     #[test]

@@ -52,11 +52,12 @@ pub(crate) fn maxpool(input: &[f32], g: &PoolGeometry, output: &mut [f32]) {
     // Windows that tile the map exactly (tiny's 2/2 pools) never reach the padding: straight
     // from the input, no padded copy.
     if g.size == 2 && g.stride == 2 && g.before == 0 && g.height.is_multiple_of(2) && g.width.is_multiple_of(2) {
-        output.par_chunks_exact_mut(out_w).enumerate().for_each(|(r, out)| {
-            let (plane, oy) = (r / out_h, r % out_h);
-            let top = &input[plane * g.height * g.width + 2 * oy * g.width..][..2 * g.width];
-            pool_2x2_row(out, top);
-        });
+        // Tasks of whole planes (at least ~16k outputs each): one task per output row cost
+        // more in scheduling than the row's arithmetic.
+        let plane = out_h * out_w;
+        let per_task = (1usize << 14).div_ceil(plane).max(1);
+        let tasks = output.par_chunks_mut(per_task * plane).zip(input.par_chunks(per_task * g.height * g.width));
+        tasks.for_each(|(out, input)| pool_2x2_planes(out, input, out_w));
         return;
     }
     let (ph, pw) = (g.height + g.before + g.after, g.width + g.before + g.after);
@@ -99,12 +100,14 @@ fn pool_plane<'a>(
 }
 
 simd_fn! {
-/// One output row of a 2x2/2 pool from its two input rows (`rows` = both, back to back).
-fn pool_2x2_row<'a>(out: &'a mut [f32], rows: &'a [f32]) {
-    let (top, bottom) = rows.split_at(rows.len() / 2);
-    for (ox, o) in out.iter_mut().enumerate() {
-        let (a, b) = (top[2 * ox].max(top[2 * ox + 1]), bottom[2 * ox].max(bottom[2 * ox + 1]));
-        *o = a.max(b);
+/// 2x2/2 pooling of whole planes: output row `r` (of width `out_w`) from input rows `2r` and
+/// `2r + 1` (of width `2 * out_w`), planes back to back in both.
+fn pool_2x2_planes<'a>(out: &'a mut [f32], input: &'a [f32], out_w: usize) {
+    for (o, rows) in out.chunks_exact_mut(out_w).zip(input.chunks_exact(4 * out_w)) {
+        let (top, bottom) = rows.split_at(2 * out_w);
+        for ((o, t), b) in o.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+            *o = t[0].max(t[1]).max(b[0].max(b[1]));
+        }
     }
 }
 }

@@ -8,7 +8,7 @@ use crate::cfg::LayerSpec;
 use crate::config::YoloConfig;
 use crate::conv_block::ConvBlock;
 use crate::decode::{decode_head, HeadGeometry};
-use crate::ops::{maxpool, maxpool_generic, upsample_nearest};
+use crate::ops::{maxpool, maxpool_generic, upsample_generic, upsample_nearest};
 
 /// YOLOv3 (any darknet cfg of the supported layer types) as a burn module.
 ///
@@ -176,6 +176,7 @@ impl Yolo {
                     maxpool_generic(x, pool, self.config.numerics.maxpool_fill)
                 }
                 LayerSpec::MaxPool(pool) => maxpool(x, pool, self.config.numerics.maxpool_fill),
+                LayerSpec::Upsample { stride } if self.generic_ops => upsample_generic(x, *stride),
                 LayerSpec::Upsample { stride } => upsample_nearest(x, *stride),
                 LayerSpec::Shortcut { from } => x + output(&saved, *from, i),
                 LayerSpec::Route { layers } => {

@@ -62,11 +62,24 @@ pub fn maxpool_generic(x: Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Tenso
     max_pool2d(x, options)
 }
 
-/// Nearest-neighbour upsampling by an integer factor, exact on every backend (a broadcast copy).
+/// Nearest-neighbour upsampling by an integer factor, exact on every backend: the CPU kernel
+/// on Flex, a broadcast copy ([`upsample_generic`]) elsewhere.
 ///
 /// # Shapes
 /// `[B, C, H, W] -> [B, C, H * s, W * s]`
 pub fn upsample_nearest(x: Tensor<4>, stride: usize) -> Tensor<4> {
+    if stride == 1 {
+        return x;
+    }
+    match crate::cpu::upsample(&x, stride) {
+        Some(y) => y,
+        None => upsample_generic(x, stride),
+    }
+}
+
+/// [`upsample_nearest`] with burn's ops (every backend; the reference the CPU kernel is
+/// tested against).
+pub fn upsample_generic(x: Tensor<4>, stride: usize) -> Tensor<4> {
     if stride == 1 {
         return x;
     }

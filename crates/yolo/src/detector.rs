@@ -325,11 +325,19 @@ impl Detector {
         if self.cpu_kernels == CpuKernels::Tuned {
             cpu_kernels::save(); // only when this pass measured new layer shapes
         }
+        // Each image's raw rows as its own vector, split off the end of the read-back buffer
+        // so the first image keeps the buffer itself (no copy at batch 1).
+        let per_image = rows * columns;
+        let mut data = data;
+        data.truncate(placements.len() * per_image);
+        let mut raws: Vec<Vec<f32>> = (1..placements.len()).rev().map(|i| data.split_off(i * per_image)).collect();
+        raws.push(data);
+        raws.reverse();
         Ok(placements
             .into_iter()
-            .zip(data.chunks_exact(rows * columns))
+            .zip(raws)
             .map(|(placement, raw)| {
-                let detections = yolo_model::detect(raw, columns, &self.post)
+                let detections = yolo_model::detect(&raw, columns, &self.post)
                     .into_iter()
                     .map(|d| Detection {
                         class_id: d.class_id,
@@ -338,7 +346,7 @@ impl Detector {
                         bbox: placement.to_original(&d.bbox),
                     })
                     .collect();
-                Frame { placement, raw: raw.to_vec(), columns, detections }
+                Frame { placement, raw, columns, detections }
             })
             .collect())
     }

@@ -11,7 +11,7 @@
 //! from measurements): up to 4x fewer multiplies. Layers with few input channels (the
 //! first ones, where the product would be too thin) use a direct kernel ([`direct`]).
 //!
-//! Darknet's maxpool has a host kernel too ([`pool`]).
+//! Darknet's maxpool and nearest upsampling have host kernels too ([`pool`], [`upsample`]).
 //!
 //! Other backends (wgpu, ndarray) and unfolded blocks keep burn's generic ops, which stay
 //! the reference the tests compare against.
@@ -55,6 +55,7 @@ mod gemm;
 mod im2col;
 mod pool;
 mod tune;
+mod upsample;
 mod winograd;
 
 pub use cache::KernelCache;
@@ -184,6 +185,19 @@ pub(crate) fn maxpool(x: &Tensor<4>, spec: &MaxPoolSpec, fill: PadFill) -> Optio
     let shape = [batch, channels, out_h, out_w];
     let mut output = buffers::take(shape.iter().product());
     pool::maxpool(flex::slice(&input), &g, &mut output);
+    Some(flex::tensor(output, shape))
+}
+
+/// Nearest upsampling by `stride` through the host kernel, or `None` off the Flex backend.
+pub(crate) fn upsample(x: &Tensor<4>, stride: usize) -> Option<Tensor<4>> {
+    if !flex::is_flex(&x.device()) {
+        return None;
+    }
+    let [batch, channels, height, width] = x.dims();
+    let input = flex::host(x.clone())?;
+    let shape = [batch, channels, height.checked_mul(stride)?, width.checked_mul(stride)?];
+    let mut output = buffers::take(shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?);
+    upsample::upsample(flex::slice(&input), height, width, stride, &mut output);
     Some(flex::tensor(output, shape))
 }
 

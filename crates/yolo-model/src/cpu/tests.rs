@@ -9,11 +9,11 @@ use super::conv::Kernel;
 use super::im2col::ConvGeometry;
 use super::tune::{KernelTable, LayerKey};
 use super::winograd::Variant;
-use super::{conv_block, conv_block_with, maxpool};
+use super::{conv_block, conv_block_with, maxpool, upsample};
 use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
-use crate::ops::maxpool_generic;
+use crate::ops::{maxpool_generic, upsample_generic};
 
 fn block(spec: &ConvSpec, bias: bool, device: &Device) -> ConvBlock {
     // Random weights and bias (a folded block): the kernel must reproduce burn's own conv.
@@ -291,5 +291,16 @@ fn direct_kernel_matches_im2col_at_any_stride() {
         conv2d(&x, 2, &g, &ConvParams { kernel: Kernel::Direct, ..params }, &mut out);
         let diff = reference.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "{g:?} -> {cout}: max difference {diff}");
+    }
+}
+
+#[test]
+fn upsample_matches_generic_ops() {
+    let device = Device::flex();
+    device.seed(19);
+    for (dims, stride) in [([1, 3, 5, 7], 2), ([2, 4, 13, 13], 2), ([1, 2, 3, 4], 3), ([1, 1, 1, 1], 4)] {
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+        let fast = upsample(&x, stride).expect("kernel applies on flex");
+        assert_eq!(max_diff(fast, upsample_generic(x, stride)), 0.0, "{dims:?} x{stride}");
     }
 }

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 /// Geometry of one convolution on one image (square kernel, symmetric zero padding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ConvGeometry {
     pub in_channels: usize,
     pub height: usize,

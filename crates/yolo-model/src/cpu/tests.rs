@@ -146,7 +146,7 @@ fn a_new_shape_is_measured_once_then_looked_up() {
     assert!(table.take_changed(), "a measured shape marks the table changed");
     let key = LayerKey::new(&geometry(&spec3, [2, 32, 26, 26]), 64, 2, super::threads());
     let kept = table.get(&key).expect("the shape is in the table");
-    assert!(Pick::candidates(&key.geometry(), 64, 2).contains(&kept));
+    assert!(Pick::candidates(&key.geometry, 64, 2).contains(&kept));
     let again = conv_block_with(&block3, &x, Some(&table)).expect("fast path");
     assert!(!table.take_changed(), "a known shape is looked up, not measured");
     assert_eq!(max_diff(first, again), 0.0, "the first call's result is the kept kernel's");

@@ -56,12 +56,7 @@ const MAX_ENTRIES: usize = 4096;
 /// One layer shape as the kernels see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct LayerKey {
-    pub in_channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
+    pub geometry: ConvGeometry,
     pub out_channels: usize,
     pub batch: usize,
     pub threads: usize,
@@ -69,32 +64,32 @@ pub(crate) struct LayerKey {
 
 impl LayerKey {
     pub fn new(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize) -> LayerKey {
-        let ConvGeometry { in_channels, height, width, kernel, stride, padding } = *g;
-        LayerKey { in_channels, height, width, kernel, stride, padding, out_channels, batch, threads }
-    }
-
-    pub fn geometry(&self) -> ConvGeometry {
-        let LayerKey { in_channels, height, width, kernel, stride, padding, .. } = *self;
-        ConvGeometry { in_channels, height, width, kernel, stride, padding }
+        LayerKey { geometry: *g, out_channels, batch, threads }
     }
 
     fn candidates(&self) -> Vec<Pick> {
-        Pick::candidates(&self.geometry(), self.out_channels, self.batch)
+        Pick::candidates(&self.geometry, self.out_channels, self.batch)
     }
 
+    /// `in h w k s p out batch threads`, as a table line starts.
     fn fields(&self) -> [usize; 9] {
-        let k = self;
-        [k.in_channels, k.height, k.width, k.kernel, k.stride, k.padding, k.out_channels, k.batch, k.threads]
+        let ConvGeometry { in_channels, height, width, kernel, stride, padding } = self.geometry;
+        [in_channels, height, width, kernel, stride, padding, self.out_channels, self.batch, self.threads]
+    }
+
+    fn from_fields(fields: [usize; 9]) -> LayerKey {
+        let [in_channels, height, width, kernel, stride, padding, out_channels, batch, threads] = fields;
+        let geometry = ConvGeometry { in_channels, height, width, kernel, stride, padding };
+        LayerKey { geometry, out_channels, batch, threads }
     }
 
     /// A geometry the kernels can run (what [`ConvGeometry`] assumes of its callers).
     fn is_valid(&self) -> bool {
-        let k = self;
-        let dims = [k.in_channels, k.height, k.width, k.kernel, k.stride, k.out_channels, k.batch, k.threads];
-        dims.iter().all(|&d| (1..=1 << 20).contains(&d))
-            && k.padding <= 1 << 20
-            && k.height + 2 * k.padding >= k.kernel
-            && k.width + 2 * k.padding >= k.kernel
+        let [cin, h, w, k, s, p, cout, batch, threads] = self.fields();
+        [cin, h, w, k, s, cout, batch, threads].iter().all(|&d| (1..=1 << 20).contains(&d))
+            && p <= 1 << 20
+            && h + 2 * p >= k
+            && w + 2 * p >= k
     }
 }
 
@@ -304,10 +299,10 @@ fn parse_entry(text: &str) -> Result<(LayerKey, Entry), String> {
         .split_whitespace()
         .map(|n| n.parse().map_err(|_| format!("{n:?} is not a size")))
         .collect::<Result<_, _>>()?;
-    let [in_channels, height, width, kernel, stride, padding, out_channels, batch, threads] = fields[..] else {
+    let Ok(fields) = <[usize; 9]>::try_from(fields.as_slice()) else {
         return Err(format!("{} sizes, expected 9", fields.len()));
     };
-    let key = LayerKey { in_channels, height, width, kernel, stride, padding, out_channels, batch, threads };
+    let key = LayerKey::from_fields(fields);
     if !key.is_valid() {
         return Err("not a convolution the kernels run".into());
     }
@@ -350,7 +345,7 @@ mod tests {
 
     fn key(in_channels: usize, size: usize, kernel: usize, stride: usize, out_channels: usize) -> LayerKey {
         let padding = kernel / 2;
-        LayerKey { in_channels, height: size, width: size, kernel, stride, padding, out_channels, batch: 1, threads: 2 }
+        LayerKey::from_fields([in_channels, size, size, kernel, stride, padding, out_channels, 1, 2])
     }
 
     fn with_header(machine: &str, body: &str) -> String {

@@ -79,7 +79,8 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     }
     let bar = progress::images(inputs.len(), args.quiet);
     let run_start = Instant::now();
-    for file in detector.detect_files(inputs, args.batch).map_err(errors::cli)? {
+    let mut results = detector.detect_files(inputs, args.batch).map_err(errors::cli)?;
+    for file in results.by_ref() {
         match file.outcome {
             Ok((image, frame)) => {
                 files.write(&file.path, &image, &frame)?;
@@ -96,6 +97,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     printer.finish()?;
     if args.verbose {
         eprintln!("{total} image(s) in {:.2?}", run_start.elapsed());
+        eprintln!("{}", speed_line(&results.speed(), run_start.elapsed()));
     }
     match failed.len() {
         0 => Ok(()),
@@ -118,6 +120,24 @@ fn readable(listed: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (inputs, failed)
+}
+
+/// `speed per image: ...`, as `--verbose` prints it: the loader thread's decode and letterbox
+/// run beside the network, so only the wait for them adds to the wall time.
+pub fn speed_line(speed: &yolo::Speed, wall: std::time::Duration) -> String {
+    let n = speed.images.max(1) as f64;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
+    format!(
+        "speed per image: decode {:.1} ms + letterbox {:.1} ms (loader thread; waited for {:.1} ms), \
+         forward {:.1} ms, postprocess {:.1} ms; wall {:.1} ms ({} images)",
+        ms(speed.decode),
+        ms(speed.letterbox),
+        ms(speed.waited),
+        ms(speed.forward),
+        ms(speed.postprocess),
+        ms(wall),
+        speed.images
+    )
 }
 
 fn summary(info: &yolo::DetectorInfo) -> String {

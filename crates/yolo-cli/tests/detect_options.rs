@@ -162,6 +162,20 @@ fn successful_runs_print_nothing_on_stderr() {
 }
 
 #[test]
+fn verbose_runs_say_where_the_time_went() {
+    let images = "tests/fixtures/parity/images";
+    let count = std::fs::read_dir(root().join(images)).expect("images").count();
+    let out = headless(&["detect", images, "--device", "cpu", "--batch", "2", "--verbose"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("speed per image: ")).unwrap_or_else(|| panic!("{err}"));
+    for part in ["decode ", "letterbox ", "waited for ", "forward ", "postprocess ", "wall "] {
+        assert!(line.contains(part), "{line}");
+    }
+    assert!(line.ends_with(&format!("({count} images)")), "{line}");
+}
+
+#[test]
 fn devices_lists_the_cpu_and_the_auto_choice() {
     let out = headless(&["devices", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));

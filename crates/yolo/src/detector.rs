@@ -1,6 +1,7 @@
 //! [`Detector`]: a loaded model on a device with its thresholds, and its builder.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::DynamicImage;
@@ -313,18 +314,27 @@ impl Detector {
 
     /// Runs the network on a prepared batch, then thresholds, NMS and maps boxes back.
     pub fn run(&self, prepared: Prepared) -> Result<Vec<Frame>> {
+        self.run_timed(prepared).map(|(frames, _, _)| frames)
+    }
+
+    /// [`Detector::run`], with how long the forward pass (output read back) and the
+    /// postprocessing took.
+    pub(crate) fn run_timed(&self, prepared: Prepared) -> Result<(Vec<Frame>, Duration, Duration)> {
         let Prepared { input, dims, placements } = prepared;
         if placements.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Duration::ZERO, Duration::ZERO));
         }
+        let start = Instant::now();
         self.model.check_input(dims)?;
         let x = Tensor::<4>::from_data(TensorData::new(input, dims), &self.device);
         let out = self.model.forward(x);
         let [_, rows, columns] = out.dims();
         let data = out.into_data().try_into_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))?;
+        let forward = start.elapsed();
         if self.cpu_kernels == CpuKernels::Tuned {
             cpu_kernels::save(); // only when this pass measured new layer shapes
         }
+        let post_start = Instant::now();
         // Each image's raw rows as its own vector, split off the end of the read-back buffer
         // so the first image keeps the buffer itself (no copy at batch 1).
         let per_image = rows * columns;
@@ -333,7 +343,7 @@ impl Detector {
         let mut raws: Vec<Vec<f32>> = (1..placements.len()).rev().map(|i| data.split_off(i * per_image)).collect();
         raws.push(data);
         raws.reverse();
-        Ok(placements
+        let frames = placements
             .into_iter()
             .zip(raws)
             .map(|(placement, raw)| {
@@ -348,7 +358,8 @@ impl Detector {
                     .collect();
                 Frame { placement, raw, columns, detections }
             })
-            .collect())
+            .collect();
+        Ok((frames, forward, post_start.elapsed()))
     }
 
     /// Class names, indexed by [`Detection::class_id`].

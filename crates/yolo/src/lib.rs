@@ -68,5 +68,5 @@ pub use error::{Error, Result};
 /// The image crate this API takes (`DynamicImage`), re-exported so versions cannot differ.
 pub use image;
 pub use preprocess::Resize;
-pub use stream::{DetectFiles, FileResult};
+pub use stream::{DetectFiles, FileResult, Speed};
 pub use weights::Format;

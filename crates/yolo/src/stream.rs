@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use image::DynamicImage;
 
@@ -28,10 +29,32 @@ pub struct FileResult {
 }
 
 /// A batch as the loader thread hands it over: each file decoded (or its error), and the
-/// decoded ones prepared as one input.
+/// decoded ones prepared as one input, with how long each step took.
 struct Loaded {
     files: Vec<(PathBuf, Result<DynamicImage>)>,
     prepared: Prepared,
+    decode: Duration,
+    letterbox: Duration,
+}
+
+/// Where the time of [`DetectFiles`] went so far, summed over the images it handed out.
+///
+/// Decoding and letterboxing run on the loader thread, in parallel with the network: only
+/// `waited` (the time the network side spent waiting for a batch) adds to the wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Speed {
+    /// Images decoded and run.
+    pub images: usize,
+    /// Reading and decoding the files (loader thread).
+    pub decode: Duration,
+    /// Letterboxing them into network input (loader thread).
+    pub letterbox: Duration,
+    /// Waiting for the loader's next batch.
+    pub waited: Duration,
+    /// The forward pass, with the output read back.
+    pub forward: Duration,
+    /// Thresholds, NMS and mapping boxes back.
+    pub postprocess: Duration,
 }
 
 /// Iterator over [`FileResult`]s, in input order. Made by [`Detector::detect_files`].
@@ -40,6 +63,7 @@ pub struct DetectFiles<'a> {
     batches: Receiver<Loaded>,
     pending: VecDeque<FileResult>,
     loader: Option<JoinHandle<()>>,
+    speed: Speed,
 }
 
 impl std::fmt::Debug for DetectFiles<'_> {
@@ -72,15 +96,30 @@ impl Detector {
                 }
             })
             .map_err(Error::Thread)?;
-        Ok(DetectFiles { detector: self, batches, pending: VecDeque::new(), loader: Some(loader) })
+        Ok(DetectFiles {
+            detector: self,
+            batches,
+            pending: VecDeque::new(),
+            loader: Some(loader),
+            speed: Speed::default(),
+        })
     }
 }
 
 fn load(chunk: &[PathBuf], preprocess: &Preprocess) -> Loaded {
+    let start = Instant::now();
     let files: Vec<(PathBuf, Result<DynamicImage>)> =
         chunk.iter().map(|path| (path.clone(), image_io::load(path))).collect();
+    let decoded = Instant::now();
     let prepared = preprocess.prepare(files.iter().filter_map(|(_, r)| r.as_ref().ok()));
-    Loaded { files, prepared }
+    Loaded { files, prepared, decode: decoded - start, letterbox: decoded.elapsed() }
+}
+
+impl DetectFiles<'_> {
+    /// Where the time went so far ([`Speed`]).
+    pub fn speed(&self) -> Speed {
+        self.speed
+    }
 }
 
 impl Iterator for DetectFiles<'_> {
@@ -90,13 +129,21 @@ impl Iterator for DetectFiles<'_> {
         if let Some(result) = self.pending.pop_front() {
             return Some(result);
         }
-        let Ok(Loaded { files, prepared }) = self.batches.recv() else {
+        let waiting = Instant::now();
+        let Ok(Loaded { files, prepared, decode, letterbox }) = self.batches.recv() else {
             // The loader is done (or died: a panic in decoding is reported, not swallowed).
             let panicked = self.loader.take().is_some_and(|h| h.join().is_err());
             return panicked.then(|| FileResult { path: PathBuf::new(), outcome: Err(Error::LoaderStopped) });
         };
-        match self.detector.run(prepared) {
-            Ok(frames) => {
+        let images = prepared.len();
+        self.speed.waited += waiting.elapsed();
+        self.speed.decode += decode;
+        self.speed.letterbox += letterbox;
+        match self.detector.run_timed(prepared) {
+            Ok((frames, forward, postprocess)) => {
+                self.speed.images += images;
+                self.speed.forward += forward;
+                self.speed.postprocess += postprocess;
                 let mut frames = frames.into_iter();
                 for (path, decoded) in files {
                     let outcome = decoded.and_then(|image| {

@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::buffers;
-use super::conv::activate_plain;
+use super::conv::{activate_plain, plane_bands};
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
@@ -130,25 +130,27 @@ pub(crate) fn transform_weights(variant: Variant, weight: &[f32], out_channels: 
     let (alpha, gm) = (variant.alpha(), variant.g());
     let points = alpha * alpha;
     let pairs = out_channels * in_channels;
-    let mut per_pair = vec![0.0f32; pairs * points];
-    per_pair.par_chunks_exact_mut(points).zip(weight.par_chunks_exact(9)).for_each(|(u, w)| {
-        // t = G w (α x 3), then u = t Gᵀ (α x α).
-        let mut t = [0.0f32; 18];
-        for i in 0..alpha {
-            for j in 0..3 {
-                t[i * 3 + j] = (0..3).map(|k| gm[i * 3 + k] * w[k * 3 + j]).sum();
-            }
-        }
-        for i in 0..alpha {
-            for j in 0..alpha {
-                u[i * alpha + j] = (0..3).map(|k| t[i * 3 + k] * gm[j * 3 + k]).sum();
-            }
-        }
-    });
+    // Written in place, a range of pairs per task (one slice of it per point): no `[pairs][α²]`
+    // intermediate, whose fresh pages cost as much as the transform (70 MB for yolov3-tiny).
     let mut u = vec![0.0f32; points * pairs];
-    u.par_chunks_exact_mut(pairs).enumerate().for_each(|(p, point)| {
-        for (dst, src) in point.iter_mut().zip(per_pair.chunks_exact(points)) {
-            *dst = src[p];
+    let chunk = pairs.div_ceil(4 * rayon::current_num_threads()).max(1);
+    let tasks = plane_bands(&mut u, pairs, chunk, points);
+    tasks.into_par_iter().enumerate().for_each(|(task, mut point_rows)| {
+        let first = task * chunk;
+        let filters = weight[first * 9..].chunks_exact(9);
+        for (i, w) in filters.take(point_rows.first().map_or(0, |r| r.len())).enumerate() {
+            // t = G w (α x 3), then u = t Gᵀ (α x α).
+            let mut t = [0.0f32; 18];
+            for r in 0..alpha {
+                for c in 0..3 {
+                    t[r * 3 + c] = (0..3).map(|k| gm[r * 3 + k] * w[k * 3 + c]).sum();
+                }
+            }
+            for r in 0..alpha {
+                for c in 0..alpha {
+                    point_rows[r * alpha + c][i] = (0..3).map(|k| t[r * 3 + k] * gm[c * 3 + k]).sum();
+                }
+            }
         }
     });
     u

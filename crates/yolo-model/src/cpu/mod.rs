@@ -166,6 +166,8 @@ fn pick(
     let key = LayerKey::new(g, out_channels, batch, threads());
     match table.get(&key) {
         Some(pick) => (pick, None),
+        // A full table measures nothing more (it stays loadable): the rules decide.
+        None if table.is_full() => (rules, None),
         None => {
             let (pick, last) = table.measure(key, run);
             (pick, Some(last))

@@ -189,6 +189,11 @@ impl KernelTable {
         self.len() == 0
     }
 
+    /// Whether the table holds as many shapes as a file may ([`MAX_ENTRIES`]).
+    pub(crate) fn is_full(&self) -> bool {
+        self.len() >= MAX_ENTRIES
+    }
+
     /// Whether shapes were measured since the last call (then worth saving).
     pub fn take_changed(&self) -> bool {
         self.changed.swap(false, Ordering::AcqRel)
@@ -200,6 +205,9 @@ impl KernelTable {
         let theirs = other.lock().clone();
         let mut ours = self.lock();
         for (key, entry) in theirs {
+            if ours.len() >= MAX_ENTRIES {
+                break;
+            }
             ours.entry(key).or_insert(entry);
         }
     }
@@ -444,6 +452,21 @@ mod tests {
         // A layer whose rules' kernel takes longer than SLOW_MS is not measured further.
         let (pick, last, runs) = measured(|_| 300.0);
         assert_eq!((pick, last, runs), (rules, rules, vec![(rules, 1)]));
+    }
+
+    #[test]
+    fn a_full_table_still_parses_and_merges_no_further() {
+        let table = KernelTable::new("m");
+        for batch in 1..=MAX_ENTRIES {
+            table.insert(LayerKey { batch, ..key(64, 52, 3, 1, 128) }, Pick::WinogradF2);
+        }
+        assert!(table.is_full());
+        let back = KernelTable::parse(&table.to_text(), "m").expect("a full table is a valid file");
+        assert_eq!(back.len(), MAX_ENTRIES);
+        let other = KernelTable::new("m");
+        other.insert(key(32, 13, 3, 1, 64), Pick::Im2col);
+        back.merge(&other);
+        assert_eq!(back.len(), MAX_ENTRIES, "merging never grows a table past what a file may hold");
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     yolo::cpu_kernels::save();
     let times = (0..args.runs).map(|_| once()).collect::<anyhow::Result<Vec<_>>>()?;
     let s = stats(times, args.batch);
-    let layers = args.profile.then(|| profile::measure(&model, &input, args.runs));
+    let on_kernels = !args.generic_ops && yolo_model::cpu::runs_on(device);
+    let layers = args.profile.then(|| profile::measure(&model, &input, args.runs, on_kernels));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let text = match args.format {
         FormatArg::Json => {

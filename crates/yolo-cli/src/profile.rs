@@ -12,24 +12,36 @@ use yolo_model::Yolo;
 pub struct LayerTime {
     pub index: usize,
     pub layer: String,
+    /// The CPU kernel a convolution ran (`None` off the CPU kernels).
+    pub kernel: Option<&'static str>,
     pub median: Duration,
 }
 
-/// Median per-layer times over `runs` profiled forward passes.
-pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize) -> Vec<LayerTime> {
+/// Median per-layer times over `runs` profiled forward passes; `cpu_kernels`: whether the
+/// model runs the CPU kernels (Flex, not `--generic-ops`), so each convolution names its own.
+pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize, cpu_kernels: bool) -> Vec<LayerTime> {
     let samples: Vec<Vec<Duration>> = (0..runs.max(1)).map(|_| model.profile(input.clone())).collect();
-    model
-        .config()
-        .spec
-        .layers
+    let spec = &model.config().spec;
+    let [batch, channels, h, w] = input.dims();
+    let sizes = yolo_model::shapes::map_sizes(spec, h, w).unwrap_or_default();
+    spec.layers
         .iter()
         .enumerate()
         .map(|(index, layer)| {
             let mut times: Vec<Duration> = samples.iter().map(|s| s[index]).collect();
             times.sort_unstable();
-            LayerTime { index, layer: describe(layer), median: times[times.len() / 2] }
+            let kernel = match layer {
+                LayerSpec::Conv(c) if cpu_kernels => {
+                    let [ih, iw] = if index == 0 { [h, w] } else { sizes.get(index - 1).copied()? };
+                    let cin = if index == 0 { channels } else { c.in_channels };
+                    Some(yolo_model::cpu::kernel_name([batch, cin, ih, iw], c.size, c.stride, c.padding, c.filters))
+                }
+                _ => None,
+            };
+            Some(LayerTime { index, layer: describe(layer), kernel, median: times[times.len() / 2] })
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 /// A one-line darknet-style description: `conv 3x3/1 16->32 leaky`, `maxpool 2/2`, ...
@@ -49,19 +61,22 @@ pub fn describe(layer: &LayerSpec) -> String {
 /// The table: one row per layer, with its share of the total.
 pub fn text(layers: &[LayerTime]) -> String {
     let total: Duration = layers.iter().map(|l| l.median).sum();
-    let mut out = String::from("layer  kind                              ms       share\n");
+    let mut out = String::from("layer  kind                             kernel                    ms       share\n");
     for l in layers {
         let share = 100.0 * l.median.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE);
-        out += &format!("{:5}  {:32} {:8.3}  {:5.1}%\n", l.index, l.layer, l.median.as_secs_f64() * 1e3, share);
+        let (ms, kernel) = (l.median.as_secs_f64() * 1e3, l.kernel.unwrap_or(""));
+        out += &format!("{:5}  {:32} {kernel:20} {ms:8.3}  {share:5.1}%\n", l.index, l.layer);
     }
-    out + &format!("total (sum of medians)                  {:8.3}\n", total.as_secs_f64() * 1e3)
+    out + &format!("total (sum of medians)                                       {:8.3}\n", total.as_secs_f64() * 1e3)
 }
 
 pub fn json(layers: &[LayerTime]) -> Value {
     Value::Array(
         layers
             .iter()
-            .map(|l| json!({"index": l.index, "layer": l.layer, "ms": l.median.as_secs_f64() * 1e3}))
+            .map(
+                |l| json!({"index": l.index, "layer": l.layer, "kernel": l.kernel, "ms": l.median.as_secs_f64() * 1e3}),
+            )
             .collect(),
     )
 }

@@ -90,6 +90,27 @@ pub fn simd_level() -> &'static str {
     "baseline"
 }
 
+/// Whether tensors on `device` run through these kernels (burn's Flex backend).
+pub fn runs_on(device: &burn::tensor::Device) -> bool {
+    flex::is_flex(device)
+}
+
+/// The kernel the fast path runs for a folded `kernel`x`kernel`/`stride` convolution (symmetric
+/// `padding`) with `out_channels` filters on `[batch, in_channels, height, width]`: the
+/// installed table's pick for that shape, else the fixed rules' (`bench --profile` shows it).
+pub fn kernel_name(
+    dims: [usize; 4],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    out_channels: usize,
+) -> &'static str {
+    let [batch, in_channels, height, width] = dims;
+    let g = ConvGeometry { in_channels, height, width, kernel, stride, padding };
+    let measured = kernel_table().and_then(|t| t.get(&LayerKey::new(&g, out_channels, batch, threads())));
+    measured.unwrap_or_else(|| Pick::rules(&g, out_channels, batch)).name()
+}
+
 /// The block's output through the fast path, or `None` when it does not apply (another
 /// backend, BatchNorm not folded, grouped/dilated/rectangular kernels, asymmetric padding).
 pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> {

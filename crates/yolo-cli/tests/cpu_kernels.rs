@@ -123,3 +123,38 @@ fn a_bad_mode_is_an_error_naming_the_variable() {
     let err = stderr(&out);
     assert!(err.contains("YOLOV3_CPU_KERNELS") && err.contains("fastest"), "{err}");
 }
+
+#[test]
+fn bench_profile_names_the_kernel_each_convolution_ran() {
+    let dir = temp_dir("cpu-kernels-profile");
+    let args = ["bench", "--arch", "yolov3-tiny", "--device", "cpu", "-n", "1", "--warmup", "1", "--profile"];
+    let out = binary()
+        .args(args)
+        .args(["--format", "json"])
+        .env("YOLOV3_CACHE_DIR", &dir)
+        .env("YOLOV3_CPU_KERNELS", "tuned")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["cpu_kernels"], "tuned");
+    let text = std::fs::read_to_string(table(&dir)).expect("table");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": ").map(|(_, rest)| rest.split(" | ").next().unwrap_or(rest)))
+        .collect();
+    let layers = v["layers"].as_array().expect("layers");
+    for layer in layers {
+        let (kind, kernel) = (layer["layer"].as_str().expect("kind"), &layer["kernel"]);
+        match kind {
+            k if k.starts_with("conv 1x1") => assert_eq!(kernel, "pointwise", "{layer}"),
+            k if k.starts_with("conv") => {
+                let name = kernel.as_str().unwrap_or_else(|| panic!("{layer}"));
+                assert!(kept.contains(&name), "{layer} ran a kernel the table does not keep: {kept:?}");
+            }
+            _ => assert!(kernel.is_null(), "{layer}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

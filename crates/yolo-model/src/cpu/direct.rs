@@ -165,42 +165,84 @@ struct Block<'a> {
 
 impl Block<'_> {
     /// Output rows `first..` (as many as `planes` hold) of this channel block: [`BLOCK`]
-    /// accumulators of [`LANES`] columns in AVX-512 registers over all taps. (Written with
-    /// intrinsics: the same loop over plain arrays, dispatched by pulp, compiled to scalar
-    /// FMAs on memory and ran 4-6x slower than im2col.)
+    /// accumulators of two [`LANES`]-column registers each over all taps (one register where
+    /// fewer columns are left), so each broadcast weight feeds two FMAs and each tap costs two
+    /// input loads and [`BLOCK`] broadcasts for `2 * BLOCK` FMAs. (Written with intrinsics: the
+    /// same loop over plain arrays, dispatched by pulp, compiled to scalar FMAs on memory and
+    /// ran 4-6x slower than im2col.)
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[allow(unsafe_code)] // unaligned loads and stores; offsets checked in `conv`
     fn rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
-        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_storeu_ps};
+        use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
         let (s, out_w) = (self.stride, self.out_w);
+        // The phased rows hold whole LANES blocks: a double block fits where it ends by then.
+        let padded_w = out_w.next_multiple_of(LANES);
         let mut lanes = [[0.0f32; LANES]; BLOCK];
-        for r in 0..planes[0].len() / out_w {
-            let row_base = (first + r) * s * s * self.input.len;
-            for x0 in (0..out_w).step_by(LANES) {
-                let mut acc = [_mm512_set1_ps(0.0); BLOCK];
-                if let Some(bias) = self.bias {
-                    for (a, &b) in acc.iter_mut().zip(bias) {
-                        *a = _mm512_set1_ps(b);
-                    }
-                }
-                let src = self.input.data[row_base + x0..].as_ptr();
-                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-                    // SAFETY: `conv` checked that the farthest tap of the last block ends
-                    // inside `data`; this block and tap are no farther.
-                    let x = unsafe { _mm512_loadu_ps(src.add(off)) };
-                    for (a, &wv) in acc.iter_mut().zip(wt) {
-                        *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
-                    }
-                }
-                let n = LANES.min(out_w - x0);
-                for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
-                    // SAFETY: `lane` holds LANES floats.
-                    unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), a) };
-                    activate_plain(&mut lane[..n], self.activation);
-                    plane[r * out_w + x0..][..n].copy_from_slice(&lane[..n]);
+        let start = || {
+            let mut acc = [_mm512_set1_ps(0.0); BLOCK];
+            if let Some(bias) = self.bias {
+                for (a, &b) in acc.iter_mut().zip(bias) {
+                    *a = _mm512_set1_ps(b);
                 }
             }
+            acc
+        };
+        for r in 0..planes[0].len() / out_w {
+            let row_base = (first + r) * s * s * self.input.len;
+            let mut x0 = 0;
+            while x0 < out_w {
+                let src = self.input.data[row_base + x0..].as_ptr();
+                if x0 + 2 * LANES <= padded_w {
+                    let (mut acc0, mut acc1): ([__m512; BLOCK], [__m512; BLOCK]) = (start(), start());
+                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                        // SAFETY: `conv` checked that the farthest tap of the last block ends
+                        // inside `data`; both halves of this block and tap are no farther.
+                        let (xa, xb) =
+                            unsafe { (_mm512_loadu_ps(src.add(off)), _mm512_loadu_ps(src.add(off + LANES))) };
+                        for ((a0, a1), &wv) in acc0.iter_mut().zip(acc1.iter_mut()).zip(wt) {
+                            let w = _mm512_set1_ps(wv);
+                            *a0 = _mm512_fmadd_ps(w, xa, *a0);
+                            *a1 = _mm512_fmadd_ps(w, xb, *a1);
+                        }
+                    }
+                    // The first half is whole (x0 + LANES < out_w); the second may be partial.
+                    self.store(planes, &acc0, &mut lanes, r * out_w + x0, LANES);
+                    self.store(planes, &acc1, &mut lanes, r * out_w + x0 + LANES, LANES.min(out_w - x0 - LANES));
+                    x0 += 2 * LANES;
+                } else {
+                    let mut acc = start();
+                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                        // SAFETY: as above.
+                        let x = unsafe { _mm512_loadu_ps(src.add(off)) };
+                        for (a, &wv) in acc.iter_mut().zip(wt) {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                        }
+                    }
+                    self.store(planes, &acc, &mut lanes, r * out_w + x0, LANES.min(out_w - x0));
+                    x0 += LANES;
+                }
+            }
+        }
+    }
+
+    /// Writes the first `n` columns of each accumulator, activated, at `at` of its plane.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(unsafe_code)] // the store into `lanes`
+    fn store(
+        &self,
+        planes: &mut [&mut [f32]],
+        acc: &[std::arch::x86_64::__m512; BLOCK],
+        lanes: &mut [[f32; LANES]; BLOCK],
+        at: usize,
+        n: usize,
+    ) {
+        for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
+            // SAFETY: `lane` holds LANES floats.
+            unsafe { std::arch::x86_64::_mm512_storeu_ps(lane.as_mut_ptr(), *a) };
+            activate_plain(&mut lane[..n], self.activation);
+            plane[at..][..n].copy_from_slice(&lane[..n]);
         }
     }
 }

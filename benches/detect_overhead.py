@@ -14,7 +14,9 @@ Per-image detect time = (wall time on N copies - wall time on 1 copy) / (N - 1),
 start-up and model loading cancel out; it includes JPEG decoding, letterboxing, the forward
 pass, decoding, NMS and JSON output. The forward time is `yolov3 bench`'s minimum on the same
 model, size and thread count: minima on both sides, because this shared machine's noise only
-ever adds time. Standard library only, except `--large`.
+ever adds time. Each row is followed by detect's own `--verbose` account of one such run
+(decode and letterbox on its loader thread, the network's wait for them, forward,
+postprocess). Standard library only, except `--large`.
 """
 import argparse
 import json
@@ -73,6 +75,11 @@ def main():
             per_image = (t_many - t_one) / (args.n - 1) * 1e3
             print(f"detect, per image      {per_image:8.2f} ms  ({args.n} copies of {photo.name}, {label})"
                   f"  adds {100 * (per_image / forward['min_ms'] - 1):6.1f} %")
+            # detect's own account of the same run (`--verbose`): where each image's time went.
+            verbose = subprocess.run(detect + ["--verbose", str(many)], check=True, env=env, capture_output=True,
+                                     text=True).stderr
+            speed = [line for line in verbose.splitlines() if line.startswith("speed per image:")]
+            print(f"  {speed[-1] if speed else '(no speed line)'}")
 
 
 if __name__ == "__main__":

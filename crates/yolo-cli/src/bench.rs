@@ -37,10 +37,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let selected = yolo::device::select(args.device.into())?;
     let device = &selected.device;
-    let cpu_kernels = match args.cpu_kernels {
-        Some(mode) => mode.into(),
-        None => yolo::CpuKernels::from_env().map_err(errors::cli)?,
-    };
+    let cpu_kernels = yolo::CpuKernels::resolve(args.cpu_kernels.map(Into::into)).map_err(errors::cli)?;
     yolo::cpu_kernels::install(cpu_kernels);
     let (model, name) = match args.arch {
         Some(arch) => {

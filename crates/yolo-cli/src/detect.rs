@@ -124,7 +124,7 @@ fn readable(listed: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<String>) {
 
 /// `speed per image: ...`, as `--verbose` prints it: the loader thread's decode and letterbox
 /// run beside the network, so only the wait for them adds to the wall time.
-pub fn speed_line(speed: &yolo::Speed, wall: std::time::Duration) -> String {
+fn speed_line(speed: &yolo::Speed, wall: std::time::Duration) -> String {
     let n = speed.images.max(1) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
     format!(

@@ -5,12 +5,6 @@ use yolo::Error;
 /// Rewrites errors whose natural wording is a flag (`--conf`, `--size`, `--cfg`).
 pub fn cli(err: Error) -> anyhow::Error {
     match err {
-        // An environment variable (`YOLOV3_CPU_KERNELS`) keeps its name.
-        Error::Setting { name, message }
-            if name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) =>
-        {
-            anyhow::anyhow!("${name} {message}")
-        }
         Error::Setting { name, message } => anyhow::anyhow!("--{} {message}", name.replace('_', "-")),
         Error::InputSize { size, source } => anyhow::Error::from(source).context(format!("--size {size}")),
         e @ Error::UnknownDarknetSize { .. } => anyhow::anyhow!("{e}: --cfg PATH"),

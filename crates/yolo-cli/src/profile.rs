@@ -22,26 +22,32 @@ pub struct LayerTime {
 pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize, cpu_kernels: bool) -> Vec<LayerTime> {
     let samples: Vec<Vec<Duration>> = (0..runs.max(1)).map(|_| model.profile(input.clone())).collect();
     let spec = &model.config().spec;
-    let [batch, channels, h, w] = input.dims();
-    let sizes = yolo_model::shapes::map_sizes(spec, h, w).unwrap_or_default();
+    let [batch, _, h, w] = input.dims();
+    // Each layer's output size (the input passed `check_input`, so these exist): a convolution
+    // reads the previous layer's map.
+    let sizes = if cpu_kernels { yolo_model::shapes::map_sizes(spec, h, w).ok() } else { None };
     spec.layers
         .iter()
         .enumerate()
         .map(|(index, layer)| {
             let mut times: Vec<Duration> = samples.iter().map(|s| s[index]).collect();
             times.sort_unstable();
-            let kernel = match layer {
-                LayerSpec::Conv(c) if cpu_kernels => {
-                    let [ih, iw] = if index == 0 { [h, w] } else { sizes.get(index - 1).copied()? };
-                    let cin = if index == 0 { channels } else { c.in_channels };
-                    Some(yolo_model::cpu::kernel_name([batch, cin, ih, iw], c.size, c.stride, c.padding, c.filters))
+            let kernel = match (layer, &sizes) {
+                (LayerSpec::Conv(c), Some(sizes)) => {
+                    let [ih, iw] = if index == 0 { [h, w] } else { sizes[index - 1] };
+                    Some(yolo_model::cpu::kernel_name(
+                        [batch, c.in_channels, ih, iw],
+                        c.size,
+                        c.stride,
+                        c.padding,
+                        c.filters,
+                    ))
                 }
                 _ => None,
             };
-            Some(LayerTime { index, layer: describe(layer), kernel, median: times[times.len() / 2] })
+            LayerTime { index, layer: describe(layer), kernel, median: times[times.len() / 2] }
         })
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default()
+        .collect()
 }
 
 /// A one-line darknet-style description: `conv 3x3/1 16->32 leaky`, `maxpool 2/2`, ...

@@ -2,7 +2,7 @@
 //!
 //! With [`CpuKernels::Tuned`] (the default) the first forward pass of each layer shape times
 //! the kernels that can compute it on this machine and keeps the fastest
-//! ([`yolo_model::cpu::KernelTable`]): a few milliseconds per shape, once. The table is
+//! ([`yolo_model::cpu::KernelTable`]): a few runs of each candidate per shape, once. The table is
 //! saved as text in `cpu/<cpu>.txt` under the per-user cache root ([`crate::cache_dir`]), so
 //! later processes start with it. [`CpuKernels::Fixed`] uses rules measured on one CPU, with no
 //! measuring and no file: the deterministic choice, for tests and comparisons.
@@ -49,15 +49,19 @@ impl CpuKernels {
         }
     }
 
-    /// The default: [`MODE_VAR`] when set, else [`CpuKernels::Tuned`].
-    pub fn from_env() -> Result<CpuKernels> {
+    /// `chosen`, or the default: [`MODE_VAR`] when set, else [`CpuKernels::Tuned`].
+    pub fn resolve(chosen: Option<CpuKernels>) -> Result<CpuKernels> {
+        if let Some(mode) = chosen {
+            return Ok(mode);
+        }
+        let bad = |message: String| Error::Environment { variable: MODE_VAR, message };
         match std::env::var(MODE_VAR) {
             Err(std::env::VarError::NotPresent) => Ok(CpuKernels::default()),
             Ok(v) if v.trim().is_empty() => Ok(CpuKernels::default()),
             Ok(v) if v.trim() == "tuned" => Ok(CpuKernels::Tuned),
             Ok(v) if v.trim() == "fixed" => Ok(CpuKernels::Fixed),
-            Ok(v) => Err(Error::setting(MODE_VAR, format!("must be `tuned` or `fixed`, got {v:?}"))),
-            Err(e) => Err(Error::setting(MODE_VAR, e.to_string())),
+            Ok(v) => Err(bad(format!("must be `tuned` or `fixed`, got {v:?}"))),
+            Err(e) => Err(bad(e.to_string())),
         }
     }
 }
@@ -78,6 +82,8 @@ pub enum Loaded {
 /// The table this process uses, read once.
 struct State {
     table: Arc<KernelTable>,
+    /// [`machine`], as the table's header names it.
+    machine: String,
     path: Option<PathBuf>,
     loaded: Loaded,
     /// Why the last save failed, if it did.
@@ -97,16 +103,19 @@ pub fn machine() -> String {
 
 /// Where this machine's table is kept, or `None` when the on-disk stores are disabled.
 pub fn location() -> Option<PathBuf> {
-    let cpu = crate::device::cpu_info();
-    let name = format!("{}-{}", cpu.model, cpu.signature.as_deref().unwrap_or(""));
-    let stem = crate::cache_dir::file_stem(&format!("{name}-{}", cpu.simd));
+    location_for(&machine())
+}
+
+/// `cpu/<machine as a file name>.txt` under the cache root.
+fn location_for(machine: &str) -> Option<PathBuf> {
+    let stem = crate::cache_dir::file_stem(machine);
     crate::cache_dir::root().map(|root| root.join("cpu").join(format!("{stem}.txt")))
 }
 
 fn state() -> &'static State {
     STATE.get_or_init(|| {
         let machine = machine();
-        let path = location();
+        let path = location_for(&machine);
         let (table, loaded) = match &path {
             None => (KernelTable::new(&machine), Loaded::Disabled),
             Some(path) => match read(path, &machine) {
@@ -118,7 +127,7 @@ fn state() -> &'static State {
                 Err(why) => (KernelTable::new(&machine), Loaded::Ignored(why)),
             },
         };
-        State { table: Arc::new(table), path, loaded, save_error: Mutex::new(None) }
+        State { table: Arc::new(table), machine, path, loaded, save_error: Mutex::new(None) }
     })
 }
 
@@ -140,7 +149,8 @@ fn read(path: &Path, machine: &str) -> std::result::Result<Option<KernelTable>, 
 }
 
 /// Makes `mode` the CPU backend's choice for this process (the table is read on the first
-/// [`CpuKernels::Tuned`]; every model shares it).
+/// [`CpuKernels::Tuned`]; every model shares it). Nothing else reads or writes the table:
+/// [`save`] after a forward pass is a no-op unless that pass measured new shapes.
 pub fn install(mode: CpuKernels) {
     match mode {
         CpuKernels::Fixed => set_kernel_table(None),
@@ -158,9 +168,8 @@ pub fn save() {
     if !state.table.take_changed() {
         return;
     }
-    let machine = machine();
-    if let Ok(Some(theirs)) = read(path, &machine) {
-        state.table.merge(&theirs);
+    if let Ok(Some(theirs)) = read(path, &state.machine) {
+        state.table.merge(theirs);
     }
     let result = write_atomically(path, state.table.to_text().as_bytes());
     *state.save_error.lock().unwrap_or_else(PoisonError::into_inner) = result.err().map(|e| e.to_string());

@@ -167,7 +167,8 @@ impl DetectorBuilder {
     }
 
     /// How the CPU backend picks each layer's kernel ([`CpuKernels`]; default: `YOLOV3_CPU_KERNELS`,
-    /// else measured on this machine). Process-wide, like the CPU thread pool.
+    /// else measured on this machine). Process-wide, like the CPU thread pool: the last
+    /// detector built sets it.
     pub fn cpu_kernels(mut self, mode: CpuKernels) -> Self {
         self.cpu_kernels = Some(mode);
         self
@@ -177,12 +178,8 @@ impl DetectorBuilder {
     /// and the class names.
     pub fn build(self) -> Result<Detector> {
         self.check_ranges()?;
-        let cpu_kernels = match self.cpu_kernels {
-            Some(mode) => mode,
-            None => CpuKernels::from_env()?,
-        };
+        let cpu_kernels = CpuKernels::resolve(self.cpu_kernels)?;
         let selected = device::select(self.device)?;
-        cpu_kernels::install(cpu_kernels);
         let loaded = weights::load_with(
             self.weights.as_deref(),
             self.cfg.as_deref(),
@@ -190,6 +187,8 @@ impl DetectorBuilder {
             self.ignore_pickle_code,
         )?
         .for_inference();
+        // Only a detector that loads changes the process's kernel choice.
+        cpu_kernels::install(cpu_kernels);
         let spec = &loaded.model.config().spec;
         loaded
             .model
@@ -225,7 +224,6 @@ impl DetectorBuilder {
             names,
             info,
             preprocess: Preprocess { size: self.size, resize: self.resize, stride },
-            cpu_kernels,
             post: PostprocessConfig {
                 conf: self.conf,
                 iou: self.iou,
@@ -266,7 +264,6 @@ pub struct Detector {
     info: DetectorInfo,
     preprocess: Preprocess,
     post: PostprocessConfig,
-    cpu_kernels: CpuKernels,
 }
 
 impl Detector {
@@ -331,9 +328,7 @@ impl Detector {
         let [_, rows, columns] = out.dims();
         let data = out.into_data().try_into_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))?;
         let forward = start.elapsed();
-        if self.cpu_kernels == CpuKernels::Tuned {
-            cpu_kernels::save(); // only when this pass measured new layer shapes
-        }
+        cpu_kernels::save(); // writes only when this pass measured new layer shapes
         let post_start = Instant::now();
         // Each image's raw rows as its own vector, split off the end of the read-back buffer
         // so the first image keeps the buffer itself (no copy at batch 1).

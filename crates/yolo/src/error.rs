@@ -70,6 +70,9 @@ pub enum Error {
     /// A setting is out of range.
     #[error("{name} {message}")]
     Setting { name: &'static str, message: String },
+    /// An environment variable this crate reads holds a value it does not take.
+    #[error("${variable} {message}")]
+    Environment { variable: &'static str, message: String },
     /// The input size does not fit the network.
     #[error("input size {size}")]
     InputSize {

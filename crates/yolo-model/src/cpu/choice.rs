@@ -116,27 +116,72 @@ impl Pick {
         }
     }
 
+    /// Whether any kernel but one can compute `g`: all but 1x1/1 unpadded layers, whose image
+    /// already is the column matrix (one product, nothing to choose or measure).
+    pub fn has_alternatives(g: &ConvGeometry) -> bool {
+        !g.is_pointwise()
+    }
+
     /// Every pick that computes `g` correctly, the rules' choice first (measured first, it
-    /// sets the bar the others are cut against). 1x1 layers have one: the image is already the
-    /// column matrix.
+    /// sets the bar the others are cut against), then those sharing its Winograd variant, so
+    /// measuring transforms each variant's weights once ([`super::cache::KernelCache`] keeps
+    /// one variant).
     pub fn candidates(g: &ConvGeometry, out_channels: usize, batch: usize) -> Vec<Pick> {
-        let rules = Pick::rules(g, out_channels, batch);
-        if g.is_pointwise() {
+        if !Pick::has_alternatives(g) {
             return vec![Pick::Pointwise];
         }
-        let mut all = Vec::new();
+        let rules = Pick::rules(g, out_channels, batch);
+        let mut others = Vec::new();
         if winograd::supports(g) {
-            all.extend([Pick::WinogradF4, Pick::WinogradF2]);
-            if batch > 1 && g.height <= STACK_TRY_HEIGHT {
-                all.extend([Pick::WinogradF4Stacked, Pick::WinogradF2Stacked]);
+            let stack = batch > 1 && g.height <= STACK_TRY_HEIGHT;
+            for (single, stacked) in
+                [(Pick::WinogradF4, Pick::WinogradF4Stacked), (Pick::WinogradF2, Pick::WinogradF2Stacked)]
+            {
+                others.push(single);
+                if stack {
+                    others.push(stacked);
+                }
             }
         }
         if direct::supports(g, out_channels) {
-            all.push(Pick::Direct);
+            others.push(Pick::Direct);
         }
-        all.extend([Pick::Im2colBands, Pick::Im2col]);
-        all.retain(|&p| p != rules);
-        all.insert(0, rules);
+        others.extend([Pick::Im2colBands, Pick::Im2col]);
+        others.retain(|&p| p != rules);
+        others.sort_by_key(|p| p.variant() != rules.variant()); // stable: the rules' variant first
+        let mut all = vec![rules];
+        all.extend(others);
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(in_channels: usize, size: usize, kernel: usize, stride: usize) -> ConvGeometry {
+        ConvGeometry { in_channels, height: size, width: size, kernel, stride, padding: kernel / 2 }
+    }
+
+    #[test]
+    fn candidates_start_with_the_rules_and_keep_each_winograd_variant_together() {
+        for (geometry, out, batch) in
+            [(g(512, 13, 3, 1), 1024, 2), (g(64, 104, 3, 1), 128, 1), (g(16, 208, 3, 1), 32, 4)]
+        {
+            let all = Pick::candidates(&geometry, out, batch);
+            assert_eq!(all[0], Pick::rules(&geometry, out, batch));
+            let mut seen = all.clone();
+            seen.sort_by_key(|p| p.name());
+            seen.dedup();
+            assert_eq!(seen.len(), all.len(), "no pick twice: {all:?}");
+            // The variant of each Winograd pick changes at most once along the list.
+            let variants: Vec<Variant> = all.iter().filter_map(|p| p.variant()).collect();
+            assert!(variants.windows(2).filter(|w| w[0] != w[1]).count() <= 1, "{all:?}");
+        }
+        assert_eq!(Pick::candidates(&g(256, 13, 1, 1), 512, 8), vec![Pick::Pointwise]);
+        assert!(!Pick::has_alternatives(&g(256, 13, 1, 1)));
+        // Stride 2: no Winograd; the two im2col paths at least.
+        let strided = Pick::candidates(&g(64, 104, 3, 2), 128, 1);
+        assert!(strided.iter().all(|p| p.variant().is_none()) && strided.len() >= 2, "{strided:?}");
     }
 }

@@ -180,10 +180,7 @@ fn pick(
     run: impl FnMut(Pick),
 ) -> (Pick, Option<Pick>) {
     let rules = Pick::rules(g, out_channels, batch);
-    let Some(table) = table else { return (rules, None) };
-    if Pick::candidates(g, out_channels, batch).len() < 2 {
-        return (rules, None);
-    }
+    let Some(table) = table.filter(|_| Pick::has_alternatives(g)) else { return (rules, None) };
     let key = LayerKey::new(g, out_channels, batch, threads());
     match table.get(&key) {
         Some(pick) => (pick, None),

@@ -201,8 +201,8 @@ impl KernelTable {
 
     /// Adds `other`'s entries for shapes this table has not measured (another process's
     /// measurements, read back before saving).
-    pub fn merge(&self, other: &KernelTable) {
-        let theirs = other.lock().clone();
+    pub fn merge(&self, other: KernelTable) {
+        let theirs = other.entries.into_inner().unwrap_or_else(PoisonError::into_inner);
         let mut ours = self.lock();
         for (key, entry) in theirs {
             if ours.len() >= MAX_ENTRIES {
@@ -465,7 +465,7 @@ mod tests {
         assert_eq!(back.len(), MAX_ENTRIES);
         let other = KernelTable::new("m");
         other.insert(key(32, 13, 3, 1, 64), Pick::Im2col);
-        back.merge(&other);
+        back.merge(other);
         assert_eq!(back.len(), MAX_ENTRIES, "merging never grows a table past what a file may hold");
     }
 

@@ -26,7 +26,7 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
         (Some(path), loaded) => {
             let state = match loaded {
                 Loaded::Entries(n) => format!("{n} layer shapes measured"),
-                Loaded::Missing | Loaded::Disabled => "nothing measured yet".to_string(),
+                Loaded::Missing => "nothing measured yet".to_string(),
                 Loaded::Ignored(why) => format!("ignored ({why}); re-measured on first use"),
             };
             format!("{} ({state})", path.display())

@@ -69,9 +69,8 @@ impl CpuKernels {
 /// What became of the table file when it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
-    /// No on-disk table: `YOLOV3_CACHE_DIR` is empty or no home directory is known.
-    Disabled,
-    /// No file yet: everything is measured in this process.
+    /// No file yet, or no on-disk store ([`Status::path`] is `None`): everything is measured in
+    /// this process.
     Missing,
     /// Read back with this many layer shapes.
     Entries(usize),
@@ -117,7 +116,7 @@ fn state() -> &'static State {
         let machine = machine();
         let path = location_for(&machine);
         let (table, loaded) = match &path {
-            None => (KernelTable::new(&machine), Loaded::Disabled),
+            None => (KernelTable::new(&machine), Loaded::Missing),
             Some(path) => match read(path, &machine) {
                 Ok(Some(table)) => {
                     let n = table.len();

@@ -20,7 +20,10 @@ use crate::inspect::{options, summary, to_json};
 use crate::{atomic, errors, progress};
 
 /// Runs one forward pass on a random input and checks the output's shape and finiteness.
+/// Convolutions run through the plain CPU kernel (`Yolo::with_light_convs`): burn's generic
+/// conv copied every weight tensor into a new layout per call, most of this pass's time.
 pub fn validate(model: &Yolo, device: &Device) -> anyhow::Result<String> {
+    let model = model.clone().with_light_convs(true);
     let spec = &model.config().spec;
     let size = spec.max_stride; // the smallest valid input: one cell on the coarsest head
     let dims = [1, spec.channels, size, size];
@@ -45,6 +48,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     spinner.set_message(format!("reading {}", args.checkpoint.display()));
     // Importing runs on the CPU: it reads and writes host memory, the forward check is tiny.
     let device = yolo::device::select(yolo::DeviceChoice::Cpu)?.device;
+    // Declared before the model, so dropped after it: the model's weights may be views of
+    // the checkpoint's map until then.
+    #[cfg(unix)]
+    let mut _sigbus_guard = None;
     let source = args.checkpoint.display().to_string();
     let mut provenance = BTreeMap::from([("file".to_string(), source.clone())]);
     let (model, mut report_text, mut report_json, applied) = match weights::sniff(&args.checkpoint)? {
@@ -77,6 +84,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         Format::Pytorch => {
             let mut options = options(&args.source)?;
             options.allow_partial = args.allow_partial;
+            // The tensors come straight from a map of the checkpoint (no copy into fresh
+            // pages); a file shrinking meanwhile becomes an error, not a crash (sigbus.rs).
+            #[cfg(unix)]
+            {
+                options.map_file = true;
+                _sigbus_guard = Some(crate::sigbus::install(&args.checkpoint, Some(&bpk::temp_path(&args.output))));
+            }
             let (model, report, apply) = pytorch::import(&args.checkpoint, &options, &device)?;
             provenance.insert("format".into(), report.format.clone());
             provenance.insert("dialect".into(), report.dialect.dialect.name().into());

@@ -41,6 +41,7 @@ pub fn options(args: &CheckpointArgs) -> anyhow::Result<PytorchOptions> {
         remaps,
         allow_partial: false,
         ignore_pickle_code: args.ignore_pickle_code,
+        map_file: false,
     })
 }
 

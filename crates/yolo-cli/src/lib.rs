@@ -17,6 +17,8 @@ pub mod output;
 pub mod plots;
 pub mod profile;
 pub mod progress;
+#[cfg(unix)]
+pub mod sigbus;
 pub mod val;
 
 use args::{Cli, Command};

@@ -236,3 +236,64 @@ fn folded_batchnorm_keeps_predictions() {
         assert_matches(&format!("{file} folded"), &folded, reference);
     }
 }
+
+/// Every parameter of `model` as its stored bytes, by name.
+fn parameters(model: &Yolo) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use burn::store::ModuleSnapshot;
+    model
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.to_bytes().expect("readable").to_vec()))
+        .collect()
+}
+
+#[test]
+fn a_mapped_checkpoint_gives_the_weights_a_read_gives() {
+    // `yolov3 import` maps the file (PytorchOptions::map_file); f32 files take the mapped
+    // path, fp16 files fall back to reads; either way the weights are bit for bit the same.
+    for file in ["dp.pt", "trainer.pt", "archive_dp.pt", "fp16.pt", "legacy.pt"] {
+        let read = import(file, &PytorchOptions::default());
+        let mapped = import(file, &PytorchOptions { map_file: true, ..PytorchOptions::default() });
+        assert_eq!(parameters(&read), parameters(&mapped), "{file}");
+    }
+    // And the mapped model computes what PyTorch computed.
+    let mapped = import("dp.pt", &PytorchOptions { map_file: true, ..PytorchOptions::default() });
+    assert_matches("dp.pt (mapped)", &mapped, "ref_pytorchyolo.npy");
+}
+
+/// Set in the child process of [`a_checkpoint_truncated_while_mapped_is_an_error_not_a_crash`].
+const SIGBUS_CHILD: &str = "YOLOV3_TEST_SIGBUS_CHILD_DIR";
+
+#[test]
+fn sigbus_child() {
+    // Runs only as the child of the test below: imports a mapped copy of a checkpoint, truncates
+    // the copy, then writes the burnpack, whose first tensor read faults in the map.
+    let Some(dir) = std::env::var_os(SIGBUS_CHILD).map(PathBuf::from) else { return };
+    let checkpoint = dir.join("in/dp.pt");
+    let output = dir.join("out/model.bpk");
+    let _guard = yolo_cli::sigbus::install(&checkpoint, Some(&yolo_import::bpk::temp_path(&output)));
+    let options = PytorchOptions { map_file: true, ..PytorchOptions::default() };
+    let (model, _, _) = pytorch::import(&checkpoint, &options, &cpu()).expect("imports");
+    std::fs::File::options().write(true).open(&checkpoint).and_then(|f| f.set_len(0)).expect("truncates");
+    let written = yolo_import::bpk::write(&output, &model, &Default::default(), false);
+    panic!("the write must fault in the truncated map, not return {written:?}");
+}
+
+#[test]
+fn a_checkpoint_truncated_while_mapped_is_an_error_not_a_crash() {
+    let dir = crate::cli::temp_dir("sigbus");
+    std::fs::create_dir_all(dir.join("in")).expect("dir");
+    std::fs::create_dir_all(dir.join("out")).expect("dir");
+    std::fs::copy(ckpt("dp.pt"), dir.join("in/dp.pt")).expect("copies the fixture");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "import::sigbus_child", "--nocapture", "--test-threads", "1"])
+        .env(SIGBUS_CHILD, &dir)
+        .output()
+        .expect("runs the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exit status 1, not a signal: {:?}\n{stderr}", out.status);
+    assert!(stderr.contains("dp.pt shrank while it was being imported"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.join("out")).expect("out dir").collect();
+    assert!(left.is_empty(), "the temporary output is removed: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

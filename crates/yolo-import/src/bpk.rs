@@ -77,8 +77,7 @@ pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, h
     }
     // Stream into a sibling temp file, then rename: readers never see a partial file, and
     // (unlike `write_to_file`) no fsync of the whole model sits on the import's critical path.
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_path(path);
     let written = writer
         .write_to_file_in_place(&tmp)
         .map_err(|e| e.to_string())
@@ -91,6 +90,13 @@ pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, h
         return Err(fail(message).into());
     }
     Ok(())
+}
+
+/// The sibling temporary file [`write`] streams `path` into before renaming it into place
+/// (`.NAME.PID.tmp`): a process that must remove it on a fatal signal names it up front.
+pub fn temp_path(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// Replaces the checksum placeholder in the written file's header with the real value.

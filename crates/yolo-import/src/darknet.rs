@@ -166,7 +166,7 @@ impl FloatReader<'_> {
         let bytes = &self.payload[self.at * 4..(self.at + count) * 4];
         self.at += count;
         let values = crate::bpk::f32s(bytes);
-        crate::values::check(&name, values.iter().copied()).map_err(|bad| DarknetError::BadValue {
+        crate::values::check(&name, &values).map_err(|bad| DarknetError::BadValue {
             path: self.path.into(),
             tensor: name.clone(),
             what: bad.what,

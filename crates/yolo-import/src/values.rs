@@ -14,9 +14,55 @@ pub struct BadValue {
     pub what: &'static str,
 }
 
+/// Values scanned per block by the fast pass of [`check`]: branch-free within a block (so the
+/// compiler vectorises it), an early exit between blocks.
+const BLOCK: usize = 4096;
+
 /// Checks the values of the tensor natively named `native` (`layers.{i}.bn.running_var`, ...).
-pub fn check(native: &str, values: impl IntoIterator<Item = f32>) -> Result<(), BadValue> {
+///
+/// Every weight of every import passes through here (62M floats for yolov3), so the common
+/// case, all values plausible, is one branch-free pass per block; only a block that fails it is
+/// scanned again value by value to name the first bad one (measured on the 248 MB yolov3
+/// import, AMD EPYC: the value-by-value scan alone was 4-6% of the import's CPU time).
+pub fn check(native: &str, values: &[f32]) -> Result<(), BadValue> {
     let variance = matches!(names::parse(native), Some((_, Param::BnVar)));
+    for (block, chunk) in values.chunks(BLOCK).enumerate() {
+        if !plausible(chunk, variance) {
+            return first_bad(chunk.iter().copied(), variance)
+                .map_err(|bad| BadValue { index: block * BLOCK + bad.index, ..bad });
+        }
+    }
+    Ok(())
+}
+
+/// [`check`] on little-endian f32 bytes (a checkpoint's storage, read or mapped).
+pub fn check_bytes(native: &str, bytes: &[u8]) -> Result<(), BadValue> {
+    let variance = matches!(names::parse(native), Some((_, Param::BnVar)));
+    let mut floats = [0.0f32; BLOCK];
+    for (block, chunk) in bytes.chunks(BLOCK * 4).enumerate() {
+        let n = chunk.len() / 4;
+        for (f, b) in floats.iter_mut().zip(chunk.chunks_exact(4)) {
+            *f = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        if !plausible(&floats[..n], variance) {
+            return first_bad(floats[..n].iter().copied(), variance)
+                .map_err(|bad| BadValue { index: block * BLOCK + bad.index, ..bad });
+        }
+    }
+    Ok(())
+}
+
+/// Whether every value is finite (and, for a variance, not negative): no early exit.
+fn plausible(values: &[f32], variance: bool) -> bool {
+    if variance {
+        values.iter().fold(true, |ok, v| ok & (v.is_finite() & (*v >= 0.0)))
+    } else {
+        values.iter().fold(true, |ok, v| ok & v.is_finite())
+    }
+}
+
+/// The first impossible value, scanned one by one.
+fn first_bad(values: impl IntoIterator<Item = f32>, variance: bool) -> Result<(), BadValue> {
     for (index, value) in values.into_iter().enumerate() {
         let what = if value.is_nan() {
             "NaN"
@@ -32,24 +78,37 @@ pub fn check(native: &str, values: impl IntoIterator<Item = f32>) -> Result<(), 
     Ok(())
 }
 
-/// The values of little-endian f32 bytes.
-pub fn f32_values(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn nan_inf_and_negative_variances_are_found() {
-        assert_eq!(check("layers.0.conv.weight", [0.0, -1.0, 2.0]), Ok(()));
-        assert_eq!(check("layers.0.conv.weight", [0.0, f32::NAN]).map_err(|e| (e.index, e.what)), Err((1, "NaN")));
-        assert_eq!(check("layers.3.bn.gamma", [f32::INFINITY]).map_err(|e| e.what), Err("infinite"));
+        assert_eq!(check("layers.0.conv.weight", &[0.0, -1.0, 2.0]), Ok(()));
+        assert_eq!(check("layers.0.conv.weight", &[0.0, f32::NAN]).map_err(|e| (e.index, e.what)), Err((1, "NaN")));
+        assert_eq!(check("layers.3.bn.gamma", &[f32::INFINITY]).map_err(|e| e.what), Err("infinite"));
         assert_eq!(
-            check("layers.3.bn.running_var", [1.0, -0.5]).map_err(|e| (e.index, e.what)),
+            check("layers.3.bn.running_var", &[1.0, -0.5]).map_err(|e| (e.index, e.what)),
             Err((1, "negative variance"))
         );
-        assert_eq!(check("layers.3.bn.beta", [-0.5]), Ok(()));
+        assert_eq!(check("layers.3.bn.beta", &[-0.5]), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_value_is_found_in_any_block_and_named_by_its_index() {
+        for at in [0, 1, BLOCK - 1, BLOCK, 3 * BLOCK + 17, 4 * BLOCK + 9] {
+            let mut values = vec![0.5f32; 4 * BLOCK + 10];
+            values[at] = f32::NEG_INFINITY;
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            for found in [check("layers.1.conv.weight", &values), check_bytes("layers.1.conv.weight", &bytes)] {
+                assert_eq!(found.map_err(|e| (e.index, e.what)), Err((at, "infinite")), "at {at}");
+            }
+            values[at] = -2.0;
+            assert_eq!(check("layers.1.conv.weight", &values), Ok(()));
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let found = check_bytes("layers.1.bn.running_var", &bytes).map_err(|e| (e.index, e.what));
+            assert_eq!(found, Err((at, "negative variance")));
+        }
+        assert_eq!(check_bytes("layers.1.conv.weight", &[]), Ok(()));
     }
 }

@@ -53,6 +53,18 @@ impl ConvBlock {
         }
     }
 
+    /// Runs the block with its convolution through the plain CPU kernel (im2col + gemm on the
+    /// weights in place, see [`crate::cpu::conv_plain`]) and BatchNorm and activation through
+    /// burn's ops: the cheapest one-off pass of an unfolded model. Off Flex, burn's ops.
+    pub fn forward_light(&self, x: Tensor<4>) -> Tensor<4> {
+        let Some(x) = crate::cpu::conv_plain(self, &x) else { return self.forward_generic(x) };
+        let x = match &self.bn {
+            Some(bn) => bn.forward(x),
+            None => x,
+        };
+        activate(x, self.activation)
+    }
+
     /// Runs the block through burn's generic ops only (conv, BatchNorm, activation): the
     /// reference the fast path is tested against, and the path every non-CPU backend takes.
     pub fn forward_generic(&self, x: Tensor<4>) -> Tensor<4> {

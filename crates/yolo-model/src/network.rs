@@ -26,6 +26,10 @@ pub struct Yolo {
     /// parity checks of the kernels themselves).
     #[module(skip)]
     generic_ops: bool,
+    /// Run convolutions through the plain CPU kernel ([`ConvBlock::forward_light`]): for one
+    /// pass of an unfolded model, such as import's validation.
+    #[module(skip)]
+    light_convs: bool,
 }
 
 /// Why an input cannot go through the network.
@@ -81,19 +85,28 @@ impl Yolo {
                 _ => {}
             }
         }
-        Self { layers, config, keep, generic_ops: false }
+        Self { layers, config, keep, generic_ops: false, light_convs: false }
     }
 
     /// Rebuilds the network with every conv block transformed by `f` (used by BN folding).
     pub(crate) fn map_blocks(self, f: impl Fn(ConvBlock) -> ConvBlock) -> Yolo {
-        let Yolo { layers, config, keep, generic_ops } = self;
-        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep, generic_ops }
+        let Yolo { layers, config, keep, generic_ops, light_convs } = self;
+        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep, generic_ops, light_convs }
     }
 
     /// The same network, with every layer forced through burn's generic ops (`true`) or
     /// allowed the CPU kernels where they apply (`false`, the default).
     pub fn with_generic_ops(self, generic: bool) -> Yolo {
         Yolo { generic_ops: generic, ..self }
+    }
+
+    /// The same network, with convolutions through the plain CPU kernel (`true`): im2col +
+    /// gemm on the weights as they are, BatchNorm unfolded. For a single pass where the
+    /// Winograd transforms, kernel measuring and burn's per-call weight relayout cost more
+    /// than the pass (import's validation on a 32x32 input: 65-110 -> see import.rs).
+    /// `with_generic_ops(true)` takes precedence.
+    pub fn with_light_convs(self, light: bool) -> Yolo {
+        Yolo { light_convs: light, ..self }
     }
 
     pub fn config(&self) -> &YoloConfig {
@@ -169,6 +182,7 @@ impl Yolo {
             x = match layer {
                 LayerSpec::Conv(_) => match &self.layers[i] {
                     Some(block) if self.generic_ops => block.forward_generic(x),
+                    Some(block) if self.light_convs => block.forward_light(x),
                     Some(block) => block.forward(x),
                     None => unreachable!("Yolo::new builds a ConvBlock for every conv layer"),
                 },

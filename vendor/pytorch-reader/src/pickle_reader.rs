@@ -943,6 +943,15 @@ pub(crate) fn build_tensor(
     }
 
     let StorageRef { source, key, .. } = storage;
+    // yolov3-burn patch: bytes a caller may map instead of reading (see `Tensor::stored`).
+    let locatable = is_contiguous_stride(&shape, &stride)
+        && dtype != DType::Bool
+        && cfg!(target_endian = "little");
+    let locate = locatable.then(|| {
+        let (source, key) = (Arc::clone(&source), key.clone());
+        let start = storage_offset.saturating_mul(element_size);
+        move || source.locate(&key, start, byte_len)
+    });
     let provider_shape = shape.clone();
     // Read only the window the view can touch: a storage that reaches further, before the
     // tensor's offset or past its extent, is not paid for.
@@ -998,7 +1007,11 @@ pub(crate) fn build_tensor(
 
     // The tensor's name is its path through the pickle's dicts, which `extract_tensors`
     // assigns once the whole pickle has been walked.
-    Ok(Tensor::new(String::new(), dtype, shape, provider))
+    let tensor = Tensor::new(String::new(), dtype, shape, provider);
+    Ok(match locate {
+        Some(locate) => tensor.with_locate(locate),
+        None => tensor,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

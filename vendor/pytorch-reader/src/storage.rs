@@ -55,6 +55,15 @@ impl StorageSource {
         }
     }
 
+    /// yolov3-burn patch: where `len` bytes of the storage under `key`, from `start`, lie in
+    /// the file unchanged (an uncompressed ZIP entry holding the whole window), else `None`.
+    pub fn locate(&self, key: &str, start: usize, len: usize) -> io::Result<Option<crate::tensor::Stored>> {
+        match self {
+            Self::Zip(source) => source.locate_storage(key, start, len),
+            Self::Tar(_) | Self::Legacy(_) => Ok(None),
+        }
+    }
+
     /// Record the size a pickle declares for a storage.
     ///
     /// Only the legacy container needs this: its storages are concatenated without any
@@ -250,6 +259,33 @@ impl ZipSource {
         // are still validated against its declared extent.
         let bytes = read_zip_entry(&mut entry, &name, len, rest, self.file_len)?;
         Ok((bytes, skipped as usize))
+    }
+
+    /// yolov3-burn patch: the file offset of `len` bytes from `start` of the storage under
+    /// `key` when its entry is stored uncompressed and holds them all, with the entry's CRC
+    /// when they are the whole entry (as [`read_stored`](Self::read_stored) checks it).
+    /// Anything else is `None`, and [`read_storage`](Self::read_storage) says what is wrong.
+    fn locate_storage(&self, key: &str, start: usize, len: usize) -> io::Result<Option<crate::tensor::Stored>> {
+        let name = format!("{}data/{key}", self.root);
+        let mut archive = lock_ignoring_poison(&self.archive);
+        let Some(index) = archive.index_for_name(&name) else { return Ok(None) };
+        let Ok(entry) = archive.by_index_raw(index) else { return Ok(None) };
+        let size = entry.size();
+        if entry.compression() != CompressionMethod::Stored || entry.compressed_size() != size {
+            return Ok(None);
+        }
+        let (start, len) = (start as u64, len as u64);
+        let Some(data_start) = entry.data_start() else { return Ok(None) };
+        let within_entry = start.checked_add(len).is_some_and(|end| end <= size);
+        let offset = data_start.checked_add(start);
+        let within_file = offset.and_then(|o| o.checked_add(len)).is_some_and(|end| end <= self.file_len);
+        match offset {
+            Some(offset) if within_entry && within_file => {
+                let crc32 = (start == 0 && len == size).then_some(entry.crc32()).filter(|&crc32| crc32 != 0);
+                Ok(Some(crate::tensor::Stored { offset, crc32 }))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Read `len` bytes of a stored entry, `skipped` bytes past its data at `data_start`.

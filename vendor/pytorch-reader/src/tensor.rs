@@ -58,6 +58,22 @@ pub struct Tensor {
     dtype: DType,
     shape: Vec<usize>,
     read: Arc<dyn Fn() -> io::Result<Vec<u8>> + Send + Sync>,
+    /// yolov3-burn patch: where [`read`](Self::read)'s bytes lie in the file as they are
+    /// (see [`stored`](Self::stored)); `None` for tensors that are never stored that way.
+    locate: Option<Arc<dyn Fn() -> io::Result<Option<Stored>> + Send + Sync>>,
+}
+
+/// yolov3-burn patch: the place in the checkpoint file where a tensor's bytes lie exactly as
+/// [`Tensor::read`] would return them (an uncompressed ZIP entry, a contiguous view, a
+/// little-endian target), so a caller that maps the file can use them without a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Absolute file offset of the tensor's first byte; [`Tensor::byte_len`] bytes follow,
+    /// checked to lie within the file as it was when the archive was opened.
+    pub offset: u64,
+    /// The ZIP entry's CRC-32 when the tensor spans the whole entry and the entry declares
+    /// one: the caller checks it, as [`Tensor::read`] does.
+    pub crc32: Option<u32>,
 }
 
 impl Tensor {
@@ -72,6 +88,27 @@ impl Tensor {
             dtype,
             shape,
             read: Arc::new(read),
+            locate: None,
+        }
+    }
+
+    /// yolov3-burn patch: the same tensor with a way to find its stored bytes.
+    pub(crate) fn with_locate(
+        mut self,
+        locate: impl Fn() -> io::Result<Option<Stored>> + Send + Sync + 'static,
+    ) -> Self {
+        self.locate = Some(Arc::new(locate));
+        self
+    }
+
+    /// yolov3-burn patch: where the bytes [`read`](Self::read) returns lie unchanged in the
+    /// checkpoint file, or `None` when they do not (compressed or legacy containers, strided
+    /// views, `bool`, a big-endian target) or the entry cannot be located (then `read`
+    /// reports why). Reads nothing but the archive's headers.
+    pub fn stored(&self) -> io::Result<Option<Stored>> {
+        match &self.locate {
+            Some(locate) => locate().map_err(|err| named(&self.name, err)),
+            None => Ok(None),
         }
     }
 
@@ -136,6 +173,7 @@ impl Tensor {
             dtype,
             shape,
             read,
+            ..
         } = self;
         let context = name.clone();
 

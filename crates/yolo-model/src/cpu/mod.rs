@@ -61,10 +61,11 @@ mod winograd;
 pub use cache::KernelCache;
 pub use tune::{kernel_table, set_kernel_table, KernelTable, TableError};
 
+use burn::backend::flex::FlexTensor;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::Tensor;
 
-use crate::cfg::MaxPoolSpec;
+use crate::cfg::{Activation, MaxPoolSpec};
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
 use choice::Pick;
@@ -119,54 +120,103 @@ pub(crate) fn conv_block(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
 
 /// [`conv_block`] with the kernel choice given: `table` (measured picks), or the rules.
 fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>) -> Option<Tensor<4>> {
-    if block.bn.is_some() || !flex::is_flex(&x.device()) {
+    if block.bn.is_some() {
         return None;
     }
-    let conv = &block.conv;
-    let [k, kw] = conv.kernel_size;
-    let padding = match &conv.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == left && top == bottom && top == right => *top,
-        PaddingConfig2d::Valid => 0,
-        _ => return None,
-    };
-    if k != kw || conv.stride[0] != conv.stride[1] || conv.dilation != [1, 1] || conv.groups != 1 {
-        return None;
-    }
-    let [batch, in_channels, height, width] = x.dims();
-    let [out_channels, weight_in, ..] = conv.weight.dims();
-    if weight_in != in_channels || height + 2 * padding < k || width + 2 * padding < k {
-        return None; // let burn report the shape error
-    }
-    let g = ConvGeometry { in_channels, height, width, kernel: k, stride: conv.stride[0], padding };
-    let input = flex::host(x.clone())?;
-    let weight = flex::host(conv.weight.val())?;
-    let bias = match &conv.bias {
-        Some(b) => Some(flex::host(b.val())?),
-        None => None,
-    };
-    let shape = [batch, out_channels, g.out_height(), g.out_width()];
-    let mut output = buffers::take(shape.iter().product());
-    let run = |pick: Pick, output: &mut [f32]| {
-        let mut transformed = None;
-        let kernel = Kernel::new(pick, |variant| {
-            transformed.insert(block.cache.winograd(variant, &weight, out_channels, in_channels)).as_slice()
-        });
-        let params = ConvParams {
-            weight: flex::slice(&weight),
-            kernel,
-            bias: bias.as_ref().map(flex::slice),
-            out_channels,
-            activation: block.activation,
-        };
-        conv2d(flex::slice(&input), batch, &g, &params, output);
-    };
+    let conv = HostConv::new(block, x)?;
+    let (g, batch, out_channels) = (conv.g, conv.batch, conv.out_channels);
+    let mut output = buffers::take(conv.shape().iter().product());
+    let run = |pick: Pick, output: &mut [f32]| conv.run(pick, block, block.activation, output);
     // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
     // kernel then computes the result (unless it ran last), the same numbers as every later call.
     let (chosen, ran) = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
     if ran != Some(chosen) {
         run(chosen, &mut output);
     }
-    Some(flex::tensor(output, shape))
+    Some(flex::tensor(output, conv.shape()))
+}
+
+/// The block's convolution alone (`W x + conv bias`, no BatchNorm, no activation) through
+/// im2col + gemm (a plain product for 1x1), or `None` where the fast path does not apply.
+///
+/// For a one-off forward of an unfolded model (`Yolo::with_light_convs`, import's validation):
+/// the weights are read where they are, no Winograd transform, no relayout (burn's conv copies
+/// every weight tensor per call), nothing measured or cached.
+pub(crate) fn conv_plain(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let conv = HostConv::new(block, x)?;
+    let pick = if conv.g.is_pointwise() { Pick::Pointwise } else { Pick::Im2col };
+    let mut output = buffers::take(conv.shape().iter().product());
+    conv.run(pick, block, Activation::Linear, &mut output);
+    Some(flex::tensor(output, conv.shape()))
+}
+
+/// A block's convolution as host slices, checked to be one the kernels compute.
+struct HostConv {
+    g: ConvGeometry,
+    batch: usize,
+    out_channels: usize,
+    input: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+}
+
+impl HostConv {
+    /// `None` off the Flex backend and for grouped/dilated/rectangular kernels or asymmetric
+    /// padding (burn's ops run those, and report shape errors).
+    fn new(block: &ConvBlock, x: &Tensor<4>) -> Option<HostConv> {
+        if !flex::is_flex(&x.device()) {
+            return None;
+        }
+        let conv = &block.conv;
+        let [k, kw] = conv.kernel_size;
+        let padding = match &conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) if top == left && top == bottom && top == right => *top,
+            PaddingConfig2d::Valid => 0,
+            _ => return None,
+        };
+        if k != kw || conv.stride[0] != conv.stride[1] || conv.dilation != [1, 1] || conv.groups != 1 {
+            return None;
+        }
+        let [batch, in_channels, height, width] = x.dims();
+        let [out_channels, weight_in, ..] = conv.weight.dims();
+        if weight_in != in_channels || height + 2 * padding < k || width + 2 * padding < k {
+            return None; // let burn report the shape error
+        }
+        let g = ConvGeometry { in_channels, height, width, kernel: k, stride: conv.stride[0], padding };
+        let bias = match &conv.bias {
+            Some(b) => Some(flex::host(b.val())?),
+            None => None,
+        };
+        Some(HostConv {
+            g,
+            batch,
+            out_channels,
+            input: flex::host(x.clone())?,
+            weight: flex::host(conv.weight.val())?,
+            bias,
+        })
+    }
+
+    fn shape(&self) -> [usize; 4] {
+        [self.batch, self.out_channels, self.g.out_height(), self.g.out_width()]
+    }
+
+    /// Runs `pick` into `output`, with `activation` fused (Winograd weights from the block's cache).
+    fn run(&self, pick: Pick, block: &ConvBlock, activation: Activation, output: &mut [f32]) {
+        let (out_channels, in_channels) = (self.out_channels, self.g.in_channels);
+        let mut transformed = None;
+        let kernel = Kernel::new(pick, |variant| {
+            transformed.insert(block.cache.winograd(variant, &self.weight, out_channels, in_channels)).as_slice()
+        });
+        let params = ConvParams {
+            weight: flex::slice(&self.weight),
+            kernel,
+            bias: self.bias.as_ref().map(flex::slice),
+            out_channels,
+            activation,
+        };
+        conv2d(flex::slice(&self.input), self.batch, &self.g, &params, output);
+    }
 }
 
 /// The kernel for a layer, and the kernel that already computed `output` if measuring ran

@@ -180,6 +180,35 @@ fn declines_unfolded_blocks() {
 }
 
 #[test]
+fn light_forward_of_unfolded_blocks_matches_generic_ops() {
+    // `forward_light` (import's validation): the bare conv through im2col or a plain product,
+    // BatchNorm and activation through burn, for 3x3/1, 3x3/2 and 1x1 blocks with BatchNorm,
+    // and a head conv with a bias and no BatchNorm.
+    let device = Device::flex();
+    let cases = [
+        (spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 18]),
+        (spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 13, 13]),
+        (spec(64, 32, 1, 1, 0, Activation::Mish), [1, 64, 7, 9]),
+    ];
+    for (spec, dims) in cases {
+        let mut block = ConvBlock::new(&spec, 1e-5, &device);
+        if let Some(bn) = block.bn.as_mut() {
+            let n = spec.filters;
+            bn.gamma = burn::module::Param::from_tensor(Tensor::from_floats(&normal_values(n, &device)[..], &device));
+            bn.running_var =
+                burn::module::RunningState::new(Tensor::<1>::random([n], Distribution::Uniform(0.5, 2.0), &device));
+        }
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+        assert!(super::conv_plain(&block, &x).is_some(), "{spec:?}: the plain kernel applies to unfolded blocks");
+        let diff = max_diff(block.forward_light(x.clone()), block.forward_generic(x));
+        assert!(diff < 1e-4, "{spec:?}: {diff}");
+    }
+    let head = block(&spec(32, 18, 1, 1, 0, Activation::Linear), true, &device);
+    let x = Tensor::<4>::random([1, 32, 5, 5], Distribution::Normal(0.0, 1.0), &device);
+    assert!(max_diff(head.forward_light(x.clone()), head.forward_generic(x)) < 1e-4);
+}
+
+#[test]
 fn replaced_weights_are_not_served_from_the_cache() {
     let device = Device::flex();
     device.seed(3);

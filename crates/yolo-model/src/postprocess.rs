@@ -51,33 +51,36 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
         Some(ids) => (0..classes).map(|c| ids.contains(&c)).collect(),
         None => vec![true; classes],
     };
-    let mut candidates: Vec<(usize, Detection)> = Vec::new();
+    // Candidates as (score, row, class) only: an untrained model or a low `conf` leaves
+    // hundreds of thousands, and the box is needed only for those NMS reaches.
+    let mut candidates: Vec<Ranked> = Vec::new();
     for (index, row) in rows.chunks_exact(width).enumerate() {
         let obj = row[4];
         if obj.is_nan() || obj < config.conf {
             continue; // no class score can reach conf: scores are <= 1
         }
-        let [cx, cy, w, h] = [row[0], row[1], row[2], row[3]];
-        let bbox = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
         for class_id in (0..classes).filter(|&c| allowed[c]) {
             let score = obj * row[5 + class_id];
             if score >= config.conf {
-                candidates.push((index, Detection { bbox, score, class_id }));
+                candidates.push(Ranked { score, index, class_id });
             }
         }
     }
-    // Candidates best first, popped from a heap rather than sorted: NMS usually stops long
-    // before the last one (at `max_det` kept), and a low `conf` (val's 0.001, or an untrained
-    // model) leaves hundreds of thousands: heapifying is linear, a full sort was 30 of the 50 ms
-    // of postprocessing per image on random yolov3 weights (AMD EPYC). Same order as a sort.
-    let mut ordered: BinaryHeap<Ranked> = candidates.into_iter().map(Ranked).collect();
+    // Best first, popped from a heap rather than sorted: NMS usually stops long before the
+    // last candidate (at `max_det` kept), and heapifying is linear. On random yolov3 weights
+    // (~400,000 candidates at 0.25) a full sort of whole detections was 30 of the 50 ms of
+    // postprocessing per image (AMD EPYC). Same order as the sort.
+    let mut ordered = BinaryHeap::from(candidates);
     let mut kept: Vec<Detection> = Vec::new();
     // Kept boxes by NMS group (the class, or one group when agnostic).
     let mut groups: Vec<Vec<BBox>> = vec![Vec::new(); if config.agnostic { 1 } else { classes.max(1) }];
-    while let Some(Ranked((_, candidate))) = ordered.pop() {
+    while let Some(Ranked { score, index, class_id }) = ordered.pop() {
         if kept.len() >= config.max_det {
             break;
         }
+        let [cx, cy, w, h] =
+            [rows[index * width], rows[index * width + 1], rows[index * width + 2], rows[index * width + 3]];
+        let candidate = Detection { bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0], score, class_id };
         let group = &mut groups[if config.agnostic { 0 } else { candidate.class_id }];
         if !group.iter().any(|k| iou(k, &candidate.bbox) > config.iou) {
             group.push(candidate.bbox);
@@ -87,20 +90,18 @@ pub fn detect(rows: &[f32], width: usize, config: &PostprocessConfig) -> Vec<Det
     kept
 }
 
-/// A candidate `(row index, detection)` ordered for NMS: the greatest is the highest score,
-/// then the earlier row, then the lower class id.
-struct Ranked((usize, Detection));
-
-impl Ranked {
-    fn rank(&self, other: &Ranked) -> Ordering {
-        let ((ia, a), (ib, b)) = (&self.0, &other.0);
-        a.score.total_cmp(&b.score).then(ib.cmp(ia)).then(b.class_id.cmp(&a.class_id))
-    }
+/// A candidate ordered for NMS: the greatest is the highest score, then the earlier row,
+/// then the lower class id.
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    score: f32,
+    index: usize,
+    class_id: usize,
 }
 
 impl PartialEq for Ranked {
     fn eq(&self, other: &Ranked) -> bool {
-        self.rank(other) == Ordering::Equal
+        self.cmp(other) == Ordering::Equal
     }
 }
 
@@ -114,7 +115,8 @@ impl PartialOrd for Ranked {
 
 impl Ord for Ranked {
     fn cmp(&self, other: &Ranked) -> Ordering {
-        self.rank(other)
+        let by_score = self.score.total_cmp(&other.score);
+        by_score.then(other.index.cmp(&self.index)).then(other.class_id.cmp(&self.class_id))
     }
 }
 

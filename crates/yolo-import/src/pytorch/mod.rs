@@ -286,22 +286,14 @@ fn import_unnamed(
         let failure = Arc::clone(&failure);
         let map = map.clone();
         let read = move || {
+            let bytes = match tensor.dtype() {
+                // Little-endian f32 already: hand the bytes over without a conversion pass.
+                TorchDType::F32 if cfg!(target_endian = "little") => f32_le_bytes(&tensor, map.as_deref())
+                    .map_err(|source| PytorchError::Tensor { key: key.clone(), source }),
+                _ => read_f32(&key, &tensor).map(Bytes::from_elems),
+            };
             let bytes =
-                match tensor.dtype() {
-                    // Little-endian f32 already: hand the bytes over without a conversion pass,
-                    // from the map where there is one (no copy at all).
-                    TorchDType::F32 if cfg!(target_endian = "little") => {
-                        let mapped = map.as_ref().map_or(Ok(None), |map| map.tensor(&tensor));
-                        match mapped {
-                            Ok(Some(bytes)) => Ok(bytes),
-                            Ok(None) => tensor.read().map(f32_bytes),
-                            Err(e) => Err(e),
-                        }
-                        .map_err(|source| PytorchError::Tensor { key: key.clone(), source })
-                    }
-                    _ => read_f32(&key, &tensor).map(Bytes::from_elems),
-                }
-                .and_then(|bytes| {
+                bytes.and_then(|bytes| {
                     crate::values::check_bytes(&checked_as, &bytes).map(|()| bytes).map_err(|bad| {
                         PytorchError::BadValue { key: key.clone(), what: bad.what, value: bad.value, index: bad.index }
                     })
@@ -423,6 +415,15 @@ fn f32_bytes(bytes: Vec<u8>) -> Bytes {
         Bytes::from_elems(bytes)
     } else {
         Bytes::from_bytes_vec(bytes)
+    }
+}
+
+/// A little-endian f32 tensor's bytes: a view of `map` where the file holds them as they are
+/// (no copy at all), else read.
+fn f32_le_bytes(tensor: &TorchTensor, map: Option<&mapped::MappedFile>) -> std::io::Result<Bytes> {
+    match map.map_or(Ok(None), |map| map.tensor(tensor))? {
+        Some(bytes) => Ok(bytes),
+        None => tensor.read().map(f32_bytes),
     }
 }
 

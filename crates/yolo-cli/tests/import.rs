@@ -279,6 +279,47 @@ fn sigbus_child() {
     panic!("the write must fault in the truncated map, not return {written:?}");
 }
 
+/// Set in the child process of [`a_sigbus_from_elsewhere_keeps_its_default_action`].
+const FOREIGN_SIGBUS_CHILD: &str = "YOLOV3_TEST_FOREIGN_SIGBUS_CHILD";
+
+#[test]
+fn foreign_sigbus_child() {
+    // Runs only as the child of the test below: a SIGBUS that is no fault in the checkpoint's
+    // map, sent while the guard is installed.
+    if std::env::var_os(FOREIGN_SIGBUS_CHILD).is_none() {
+        return;
+    }
+    let _guard = yolo_cli::sigbus::install(&ckpt("dp.pt"), None);
+    // A live map, so the guard has a range to claim faults in (the fixture is only read).
+    let options = PytorchOptions { map_file: true, ..PytorchOptions::default() };
+    let _model = pytorch::import(&ckpt("dp.pt"), &options, &cpu()).expect("imports");
+    assert!(pytorch::mapped_range().is_some());
+    // Sent twice: the guard hands a foreign SIGBUS to the disposition it replaced, which in a
+    // Rust program is the runtime's stack-guard handler; that one resets to the default action
+    // and swallows a signal that was sent rather than faulted, with or without the guard. The
+    // second one meets the default action.
+    let pid = std::process::id().to_string();
+    for _ in 0..2 {
+        let _ = std::process::Command::new("kill").args(["-BUS", &pid]).status();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    panic!("a SIGBUS with the default action must end the process");
+}
+
+#[test]
+fn a_sigbus_from_elsewhere_keeps_its_default_action() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "import::foreign_sigbus_child", "--nocapture", "--test-threads", "1"])
+        .env(FOREIGN_SIGBUS_CHILD, "1")
+        .output()
+        .expect("runs the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(7), "killed by SIGBUS (7), not claimed: {:?}\n{stderr}", out.status);
+    assert!(!stderr.contains("shrank while it was being imported"), "{stderr}");
+}
+
 #[test]
 fn a_checkpoint_truncated_while_mapped_is_an_error_not_a_crash() {
     let dir = crate::cli::temp_dir("sigbus");

@@ -124,16 +124,28 @@ fn readable(listed: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<String>) {
 
 /// `speed per image: ...`, as `--verbose` prints it: the loader thread's decode and letterbox
 /// run beside the network, so only the wait for them adds to the wall time.
+/// The forward time is the steady one where later batches ran: the first batch's (one-time
+/// weight transforms, kernel measuring) is shown apart.
 fn speed_line(speed: &yolo::Speed, wall: std::time::Duration) -> String {
     let n = speed.images.max(1) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
+    let per = |d: std::time::Duration, images: usize| d.as_secs_f64() * 1e3 / images.max(1) as f64;
+    let later = speed.images.saturating_sub(speed.first_images);
+    let forward = if later > 0 && speed.first_images > 0 {
+        format!(
+            "forward {:.1} ms (first batch {:.1} ms, with one-time weight preparation)",
+            per(speed.forward.saturating_sub(speed.first_forward), later),
+            per(speed.first_forward, speed.first_images)
+        )
+    } else {
+        format!("forward {:.1} ms", ms(speed.forward))
+    };
     format!(
         "speed per image: decode {:.1} ms + letterbox {:.1} ms (loader thread; waited for {:.1} ms), \
-         forward {:.1} ms, postprocess {:.1} ms; wall {:.1} ms ({} images)",
+         {forward}, postprocess {:.1} ms; wall {:.1} ms ({} images)",
         ms(speed.decode),
         ms(speed.letterbox),
         ms(speed.waited),
-        ms(speed.forward),
         ms(speed.postprocess),
         ms(wall),
         speed.images

@@ -173,6 +173,13 @@ fn verbose_runs_say_where_the_time_went() {
         assert!(line.contains(part), "{line}");
     }
     assert!(line.ends_with(&format!("({count} images)")), "{line}");
+    // More than one batch: the steady forward time, the first batch's (one-time work) apart.
+    assert!(count > 2, "the fixture has several batches of 2");
+    assert!(line.contains("(first batch ") && line.contains("one-time weight preparation"), "{line}");
+    let one = headless(&["detect", "weights/dog.jpg", "--device", "cpu", "--verbose"]);
+    let err = stderr(&one);
+    let line = err.lines().find(|l| l.starts_with("speed per image: ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(!line.contains("first batch"), "one batch has no steady time to set apart: {line}");
 }
 
 #[test]

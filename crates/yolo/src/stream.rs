@@ -53,6 +53,12 @@ pub struct Speed {
     pub waited: Duration,
     /// The forward pass, with the output read back.
     pub forward: Duration,
+    /// Of `forward`, the first batch's, and how many images it held: it includes one-time work
+    /// (the Winograd weight transforms, and measuring kernels for a new kernel table), so a
+    /// steady per-image time leaves it out.
+    pub first_forward: Duration,
+    /// Images in the first batch (0 before it ran).
+    pub first_images: usize,
     /// Thresholds, NMS and mapping boxes back.
     pub postprocess: Duration,
 }
@@ -141,6 +147,10 @@ impl Iterator for DetectFiles<'_> {
         self.speed.letterbox += letterbox;
         match self.detector.run_timed(prepared) {
             Ok((frames, forward, postprocess)) => {
+                if self.speed.images == 0 {
+                    self.speed.first_forward = forward;
+                    self.speed.first_images = images;
+                }
                 self.speed.images += images;
                 self.speed.forward += forward;
                 self.speed.postprocess += postprocess;

@@ -127,9 +127,8 @@ fn readable(listed: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<String>) {
 /// The forward time is the steady one where later batches ran: the first batch's (one-time
 /// weight transforms, kernel measuring) is shown apart.
 fn speed_line(speed: &yolo::Speed, wall: std::time::Duration) -> String {
-    let n = speed.images.max(1) as f64;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
     let per = |d: std::time::Duration, images: usize| d.as_secs_f64() * 1e3 / images.max(1) as f64;
+    let ms = |d: std::time::Duration| per(d, speed.images);
     let later = speed.images.saturating_sub(speed.first_images);
     let forward = if later > 0 && speed.first_images > 0 {
         format!(

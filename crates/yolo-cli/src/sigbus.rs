@@ -23,7 +23,7 @@ static TEMP: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 /// stack guard pages on some platforms): restored on drop, and handed a fault that is not ours.
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The installed handler; dropping it restores the default action. One at a time.
+/// The installed handler; dropping it restores the disposition it replaced. One at a time.
 #[derive(Debug)]
 pub struct Guard {
     message: Box<[u8]>,

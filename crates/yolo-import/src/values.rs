@@ -35,21 +35,13 @@ pub fn check(native: &str, values: &[f32]) -> Result<(), BadValue> {
     Ok(())
 }
 
-/// [`check`] on little-endian f32 bytes (a checkpoint's storage, read or mapped).
+/// [`check`] on the bytes of native-endian f32s (a tensor's burn `Bytes`, read or mapped):
+/// viewed in place, which those always allow (f32-aligned), else decoded once.
 pub fn check_bytes(native: &str, bytes: &[u8]) -> Result<(), BadValue> {
-    let variance = matches!(names::parse(native), Some((_, Param::BnVar)));
-    let mut floats = [0.0f32; BLOCK];
-    for (block, chunk) in bytes.chunks(BLOCK * 4).enumerate() {
-        let n = chunk.len() / 4;
-        for (f, b) in floats.iter_mut().zip(chunk.chunks_exact(4)) {
-            *f = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        if !plausible(&floats[..n], variance) {
-            return first_bad(floats[..n].iter().copied(), variance)
-                .map_err(|bad| BadValue { index: block * BLOCK + bad.index, ..bad });
-        }
+    match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+        Ok(floats) => check(native, floats),
+        Err(_) => check(native, &crate::bpk::f32s(bytes)),
     }
-    Ok(())
 }
 
 /// Whether every value is finite (and, for a variance, not negative): no early exit.
@@ -110,5 +102,14 @@ mod tests {
             assert_eq!(found, Err((at, "negative variance")));
         }
         assert_eq!(check_bytes("layers.1.conv.weight", &[]), Ok(()));
+        // Bytes that cannot be viewed as f32s in place (one byte off alignment) are decoded.
+        let values = [0.5f32, f32::NAN, 1.0];
+        let mut padded = vec![0u8; 1 + 4 * values.len() + 3];
+        let start = (1..=4).find(|s| padded[*s..].as_ptr().align_offset(4) != 0).expect("a misaligned start");
+        for (i, v) in values.iter().enumerate() {
+            padded[start + 4 * i..start + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let found = check_bytes("layers.1.conv.weight", &padded[start..start + 12]).map_err(|e| (e.index, e.what));
+        assert_eq!(found, Err((1, "NaN")));
     }
 }

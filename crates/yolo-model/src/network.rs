@@ -22,14 +22,23 @@ pub struct Yolo {
     /// `keep[i]`: layer `i`'s output is read again by a later route or shortcut.
     #[module(skip)]
     keep: Vec<bool>,
-    /// Run every layer through burn's generic ops, never the CPU kernels (benchmarks and
-    /// parity checks of the kernels themselves).
+    /// Which ops run the layers.
     #[module(skip)]
-    generic_ops: bool,
-    /// Run convolutions through the plain CPU kernel ([`ConvBlock::forward_light`]): for one
-    /// pass of an unfolded model, such as import's validation.
-    #[module(skip)]
-    light_convs: bool,
+    ops: Ops,
+}
+
+/// Which ops run a [`Yolo`]'s layers (one choice: the last `with_*` call sets it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Ops {
+    /// The CPU kernels where they apply (Flex, folded blocks), else burn's ops.
+    #[default]
+    Kernels,
+    /// burn's generic ops everywhere, never the CPU kernels (benchmarks and parity checks of
+    /// the kernels themselves).
+    Generic,
+    /// Convolutions through the plain CPU kernel ([`ConvBlock::forward_light`]), the rest as
+    /// `Kernels`: one pass of an unfolded model, such as import's validation.
+    LightConvs,
 }
 
 /// Why an input cannot go through the network.
@@ -85,28 +94,28 @@ impl Yolo {
                 _ => {}
             }
         }
-        Self { layers, config, keep, generic_ops: false, light_convs: false }
+        Self { layers, config, keep, ops: Ops::Kernels }
     }
 
     /// Rebuilds the network with every conv block transformed by `f` (used by BN folding).
     pub(crate) fn map_blocks(self, f: impl Fn(ConvBlock) -> ConvBlock) -> Yolo {
-        let Yolo { layers, config, keep, generic_ops, light_convs } = self;
-        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep, generic_ops, light_convs }
+        let Yolo { layers, config, keep, ops } = self;
+        Yolo { layers: layers.into_iter().map(|l| l.map(&f)).collect(), config, keep, ops }
     }
 
     /// The same network, with every layer forced through burn's generic ops (`true`) or
     /// allowed the CPU kernels where they apply (`false`, the default).
     pub fn with_generic_ops(self, generic: bool) -> Yolo {
-        Yolo { generic_ops: generic, ..self }
+        Yolo { ops: if generic { Ops::Generic } else { Ops::Kernels }, ..self }
     }
 
-    /// The same network, with convolutions through the plain CPU kernel (`true`): im2col +
-    /// gemm on the weights as they are, BatchNorm unfolded. For a single pass where the
-    /// Winograd transforms, kernel measuring and burn's per-call weight relayout cost more
-    /// than the pass (import's validation on a 32x32 input: 65-110 -> see import.rs).
-    /// `with_generic_ops(true)` takes precedence.
+    /// The same network, with convolutions through the plain CPU kernel (`true`: im2col +
+    /// gemm on the weights as they are, BatchNorm unfolded) or the usual kernels (`false`).
+    /// For a single pass where Winograd transforms, kernel measuring and burn's per-call
+    /// weight relayout cost more than the pass: import's validation of the 248 MB yolov3 took
+    /// 65-110 ms through burn's conv, 25-35 ms this way (2-core AMD EPYC).
     pub fn with_light_convs(self, light: bool) -> Yolo {
-        Yolo { light_convs: light, ..self }
+        Yolo { ops: if light { Ops::LightConvs } else { Ops::Kernels }, ..self }
     }
 
     pub fn config(&self) -> &YoloConfig {
@@ -181,16 +190,18 @@ impl Yolo {
         for (i, layer) in spec.layers.iter().enumerate() {
             x = match layer {
                 LayerSpec::Conv(_) => match &self.layers[i] {
-                    Some(block) if self.generic_ops => block.forward_generic(x),
-                    Some(block) if self.light_convs => block.forward_light(x),
-                    Some(block) => block.forward(x),
+                    Some(block) => match self.ops {
+                        Ops::Kernels => block.forward(x),
+                        Ops::Generic => block.forward_generic(x),
+                        Ops::LightConvs => block.forward_light(x),
+                    },
                     None => unreachable!("Yolo::new builds a ConvBlock for every conv layer"),
                 },
-                LayerSpec::MaxPool(pool) if self.generic_ops => {
+                LayerSpec::MaxPool(pool) if self.ops == Ops::Generic => {
                     maxpool_generic(x, pool, self.config.numerics.maxpool_fill)
                 }
                 LayerSpec::MaxPool(pool) => maxpool(x, pool, self.config.numerics.maxpool_fill),
-                LayerSpec::Upsample { stride } if self.generic_ops => upsample_generic(x, *stride),
+                LayerSpec::Upsample { stride } if self.ops == Ops::Generic => upsample_generic(x, *stride),
                 LayerSpec::Upsample { stride } => upsample_nearest(x, *stride),
                 LayerSpec::Shortcut { from } => x + output(&saved, *from, i),
                 LayerSpec::Route { layers } => {

@@ -91,6 +91,30 @@ impl MappedFile {
 mod tests {
     use super::*;
 
+    use burn::store::pytorch_reader::{DType, PytorchReader};
+
+    #[test]
+    fn every_stored_f32_tensor_is_a_view_with_the_bytes_a_read_gives() {
+        // Not a fallback in disguise: each f32 tensor of a torch.save zip must come from the
+        // map (Some), inside its address range, and equal what the reader copies out.
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/checkpoints/dp.pt");
+        let map = MappedFile::open(&path).expect("maps the fixture");
+        let (start, end) = mapped_range().expect("a range is published");
+        let reader = PytorchReader::new(&path).expect("reads the fixture");
+        let mut viewed = 0;
+        for (name, tensor) in reader.tensors() {
+            if tensor.dtype() != DType::F32 {
+                continue;
+            }
+            let view = map.tensor(tensor).expect("no error").unwrap_or_else(|| panic!("{name}: not mapped"));
+            let at = view.as_ptr() as usize;
+            assert!(start <= at && at + view.len() <= end, "{name}: a view of the map");
+            assert_eq!(&view[..], &tensor.read().expect("reads")[..], "{name}");
+            viewed += 1;
+        }
+        assert!(viewed > 50, "{viewed} tensors viewed");
+    }
+
     #[test]
     fn a_missing_or_special_file_is_not_mapped() {
         assert!(MappedFile::open(Path::new("/nonexistent/checkpoint.pt")).is_none());

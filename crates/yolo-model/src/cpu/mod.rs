@@ -126,7 +126,7 @@ fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>
     let conv = HostConv::new(block, x)?;
     let (g, batch, out_channels) = (conv.g, conv.batch, conv.out_channels);
     let mut output = buffers::take(conv.shape().iter().product());
-    let run = |pick: Pick, output: &mut [f32]| conv.run(pick, block, block.activation, output);
+    let run = |pick: Pick, output: &mut [f32]| conv.run(pick, block.activation, output);
     // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
     // kernel then computes the result (unless it ran last), the same numbers as every later call.
     let (chosen, ran) = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
@@ -146,12 +146,13 @@ pub(crate) fn conv_plain(block: &ConvBlock, x: &Tensor<4>) -> Option<Tensor<4>> 
     let conv = HostConv::new(block, x)?;
     let pick = if conv.g.is_pointwise() { Pick::Pointwise } else { Pick::Im2col };
     let mut output = buffers::take(conv.shape().iter().product());
-    conv.run(pick, block, Activation::Linear, &mut output);
+    conv.run(pick, Activation::Linear, &mut output);
     Some(flex::tensor(output, conv.shape()))
 }
 
 /// A block's convolution as host slices, checked to be one the kernels compute.
-struct HostConv {
+struct HostConv<'a> {
+    block: &'a ConvBlock,
     g: ConvGeometry,
     batch: usize,
     out_channels: usize,
@@ -160,10 +161,10 @@ struct HostConv {
     bias: Option<FlexTensor>,
 }
 
-impl HostConv {
+impl<'a> HostConv<'a> {
     /// `None` off the Flex backend and for grouped/dilated/rectangular kernels or asymmetric
     /// padding (burn's ops run those, and report shape errors).
-    fn new(block: &ConvBlock, x: &Tensor<4>) -> Option<HostConv> {
+    fn new(block: &'a ConvBlock, x: &Tensor<4>) -> Option<HostConv<'a>> {
         if !flex::is_flex(&x.device()) {
             return None;
         }
@@ -188,6 +189,7 @@ impl HostConv {
             None => None,
         };
         Some(HostConv {
+            block,
             g,
             batch,
             out_channels,
@@ -202,11 +204,11 @@ impl HostConv {
     }
 
     /// Runs `pick` into `output`, with `activation` fused (Winograd weights from the block's cache).
-    fn run(&self, pick: Pick, block: &ConvBlock, activation: Activation, output: &mut [f32]) {
+    fn run(&self, pick: Pick, activation: Activation, output: &mut [f32]) {
         let (out_channels, in_channels) = (self.out_channels, self.g.in_channels);
         let mut transformed = None;
         let kernel = Kernel::new(pick, |variant| {
-            transformed.insert(block.cache.winograd(variant, &self.weight, out_channels, in_channels)).as_slice()
+            transformed.insert(self.block.cache.winograd(variant, &self.weight, out_channels, in_channels)).as_slice()
         });
         let params = ConvParams {
             weight: flex::slice(&self.weight),

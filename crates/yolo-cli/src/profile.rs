@@ -41,8 +41,11 @@ pub fn measure(model: &Yolo, input: &Tensor<4>, runs: usize, cpu_kernels: bool) 
                         c.stride,
                         c.padding,
                         c.filters,
+                        model.fuses_pool(index),
                     ))
                 }
+                // Timed with the convolution before it (that row's time is the pair's).
+                (LayerSpec::MaxPool(_), Some(_)) if index > 0 && model.fuses_pool(index - 1) => Some("with the conv"),
                 _ => None,
             };
             LayerTime { index, layer: describe(layer), kernel, median: times[times.len() / 2] }

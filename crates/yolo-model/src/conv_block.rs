@@ -6,7 +6,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::{leaky_relu, mish, relu, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
-use crate::cfg::{Activation, ConvSpec};
+use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
+use crate::config::PadFill;
 use crate::cpu::KernelCache;
 
 /// One darknet conv layer. Native weight names: `conv.weight`, `conv.bias` (heads only),
@@ -51,6 +52,13 @@ impl ConvBlock {
             Some(y) => y,
             None => self.forward_generic(x),
         }
+    }
+
+    /// The block followed by darknet's maxpool `pool` through the CPU kernels, fused where they
+    /// can (see [`crate::cpu::fuses`]), or `None` where they do not take the pair: the caller
+    /// runs [`ConvBlock::forward`] and the pool apart.
+    pub(crate) fn forward_pooled(&self, x: &Tensor<4>, pool: &MaxPoolSpec, fill: PadFill) -> Option<Tensor<4>> {
+        crate::cpu::conv_block_pooled(self, x, pool, fill)
     }
 
     /// Runs the block with its convolution through the plain CPU kernel (im2col + gemm on the

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use crate::cfg::LayerSpec;
+use crate::cfg::{LayerSpec, MaxPoolSpec};
 use crate::config::YoloConfig;
 use crate::conv_block::ConvBlock;
 use crate::decode::{decode_head, HeadGeometry};
@@ -181,17 +181,51 @@ impl Yolo {
         times
     }
 
+    /// Whether layer `i`, a convolution, runs together with the maxpool after it on the CPU
+    /// kernels (the pair's output only: `after` sees the pooled map for both layers, and
+    /// `bench --profile` times them as one).
+    pub fn fuses_pool(&self, i: usize) -> bool {
+        self.ops == Ops::Kernels && self.fused_pool(i).is_some()
+    }
+
+    /// The maxpool after layer `i` when the two may run fused: `i` is a convolution whose
+    /// output nothing but that pool reads, and the pair is one the kernels fuse
+    /// ([`crate::cpu::fuses`]; they still decline per input, e.g. on odd maps or off Flex).
+    fn fused_pool(&self, i: usize) -> Option<&MaxPoolSpec> {
+        let layers = &self.config.spec.layers;
+        match (layers.get(i), layers.get(i + 1)) {
+            (Some(LayerSpec::Conv(conv)), Some(LayerSpec::MaxPool(pool)))
+                if !self.keep[i] && crate::cpu::fuses(conv.activation, pool) =>
+            {
+                Some(pool)
+            }
+            _ => None,
+        }
+    }
+
     /// Runs the layers, calling `after(i, output)` once each layer is computed.
     fn run(&self, x: Tensor<4>, after: &mut dyn FnMut(usize, &Tensor<4>)) -> Vec<Tensor<4>> {
         let spec = &self.config.spec;
         let mut saved: Vec<Option<Tensor<4>>> = vec![None; spec.layers.len()];
         let mut heads = Vec::new();
         let mut x = x;
+        // Set when a convolution already ran the maxpool after it: that layer is then done.
+        let mut pooled = false;
         for (i, layer) in spec.layers.iter().enumerate() {
             x = match layer {
+                LayerSpec::MaxPool(_) if std::mem::take(&mut pooled) => x,
                 LayerSpec::Conv(_) => match &self.layers[i] {
                     Some(block) => match self.ops {
-                        Ops::Kernels => block.forward(x),
+                        Ops::Kernels => {
+                            let fill = self.config.numerics.maxpool_fill;
+                            match self.fused_pool(i).and_then(|pool| block.forward_pooled(&x, pool, fill)) {
+                                Some(y) => {
+                                    pooled = true;
+                                    y
+                                }
+                                None => block.forward(x),
+                            }
+                        }
                         Ops::Generic => block.forward_generic(x),
                         Ops::LightConvs => block.forward_light(x),
                     },

@@ -50,11 +50,14 @@ pub(crate) enum Pick {
     Im2colBands,
     /// im2col one band at a time, each product split across the threads.
     Im2col,
+    /// The direct kernel with the 2x2/2 maxpool that follows fused ([`direct::conv_pooled`]):
+    /// only for a layer measured or chosen together with its pool.
+    DirectPooled,
 }
 
 impl Pick {
     /// Every pick, in the order a table lists them.
-    pub const ALL: [Pick; 8] = [
+    pub const ALL: [Pick; 9] = [
         Pick::WinogradF4,
         Pick::WinogradF2,
         Pick::WinogradF4Stacked,
@@ -63,6 +66,7 @@ impl Pick {
         Pick::Pointwise,
         Pick::Im2colBands,
         Pick::Im2col,
+        Pick::DirectPooled,
     ];
 
     /// The name a kernel table and `bench --profile` use.
@@ -76,6 +80,7 @@ impl Pick {
             Pick::Pointwise => "pointwise",
             Pick::Im2colBands => "im2col-bands",
             Pick::Im2col => "im2col",
+            Pick::DirectPooled => "direct-pooled",
         }
     }
 
@@ -116,21 +121,34 @@ impl Pick {
         }
     }
 
+    /// The rules for a layer whose output goes through a 2x2/2 maxpool that tiles it
+    /// (`pooled`; the activation pools after activating, [`direct::pools_after_activation`]):
+    /// the fused direct kernel where [`direct::pooled_applies`], else [`Pick::rules`] (whose
+    /// kernel then runs with the pool after it).
+    pub fn rules_for(g: &ConvGeometry, out_channels: usize, batch: usize, pooled: bool) -> Pick {
+        if pooled && direct::pooled_applies(g, out_channels) {
+            Pick::DirectPooled
+        } else {
+            Pick::rules(g, out_channels, batch)
+        }
+    }
+
     /// Whether any kernel but one can compute `g`: all but 1x1/1 unpadded layers, whose image
     /// already is the column matrix (one product, nothing to choose or measure).
     pub fn has_alternatives(g: &ConvGeometry) -> bool {
         !g.is_pointwise()
     }
 
-    /// Every pick that computes `g` correctly, the rules' choice first (measured first, it
+    /// Every pick that computes `g` (followed by its 2x2/2 pool where `pooled`: any kernel
+    /// then the pool, or the fused one) correctly, the rules' choice first (measured first, it
     /// sets the bar the others are cut against), then those sharing its Winograd variant, so
     /// measuring transforms each variant's weights once ([`super::cache::KernelCache`] keeps
     /// one variant).
-    pub fn candidates(g: &ConvGeometry, out_channels: usize, batch: usize) -> Vec<Pick> {
+    pub fn candidates(g: &ConvGeometry, out_channels: usize, batch: usize, pooled: bool) -> Vec<Pick> {
         if !Pick::has_alternatives(g) {
             return vec![Pick::Pointwise];
         }
-        let rules = Pick::rules(g, out_channels, batch);
+        let rules = Pick::rules_for(g, out_channels, batch, pooled);
         let mut others = Vec::new();
         if winograd::supports(g) {
             let stack = batch > 1 && g.height <= STACK_TRY_HEIGHT;
@@ -145,6 +163,9 @@ impl Pick {
         }
         if direct::supports(g, out_channels) {
             others.push(Pick::Direct);
+        }
+        if pooled && direct::supports_pooled(g, out_channels) {
+            others.push(Pick::DirectPooled);
         }
         others.extend([Pick::Im2colBands, Pick::Im2col]);
         others.retain(|&p| p != rules);
@@ -168,7 +189,7 @@ mod tests {
         for (geometry, out, batch) in
             [(g(512, 13, 3, 1), 1024, 2), (g(64, 104, 3, 1), 128, 1), (g(16, 208, 3, 1), 32, 4)]
         {
-            let all = Pick::candidates(&geometry, out, batch);
+            let all = Pick::candidates(&geometry, out, batch, false);
             assert_eq!(all[0], Pick::rules(&geometry, out, batch));
             let mut seen = all.clone();
             seen.sort_by_key(|p| p.name());
@@ -178,10 +199,17 @@ mod tests {
             let variants: Vec<Variant> = all.iter().filter_map(|p| p.variant()).collect();
             assert!(variants.windows(2).filter(|w| w[0] != w[1]).count() <= 1, "{all:?}");
         }
-        assert_eq!(Pick::candidates(&g(256, 13, 1, 1), 512, 8), vec![Pick::Pointwise]);
+        assert_eq!(Pick::candidates(&g(256, 13, 1, 1), 512, 8, true), vec![Pick::Pointwise]);
         assert!(!Pick::has_alternatives(&g(256, 13, 1, 1)));
         // Stride 2: no Winograd; the two im2col paths at least.
-        let strided = Pick::candidates(&g(64, 104, 3, 2), 128, 1);
+        let strided = Pick::candidates(&g(64, 104, 3, 2), 128, 1, false);
         assert!(strided.iter().all(|p| p.variant().is_none()) && strided.len() >= 2, "{strided:?}");
+        // The fused pool is a candidate only for a pooled layer, and only where it computes it.
+        let layer = g(16, 208, 3, 1);
+        assert!(!Pick::candidates(&layer, 32, 1, false).contains(&Pick::DirectPooled));
+        let pooled = Pick::candidates(&layer, 32, 1, true);
+        assert_eq!(pooled.contains(&Pick::DirectPooled), direct::supports_pooled(&layer, 32), "{pooled:?}");
+        assert!(pooled.contains(&Pick::WinogradF4) && pooled.contains(&Pick::Im2col), "{pooled:?}");
+        assert!(!Pick::candidates(&g(16, 13, 3, 1), 32, 1, true).contains(&Pick::DirectPooled), "odd maps");
     }
 }

@@ -39,7 +39,8 @@ impl<'a> Kernel<'a> {
     pub fn new(pick: Pick, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
         match pick.variant() {
             Some(variant) => Kernel::Winograd { variant, u: u(variant), stacked: pick.stacked() },
-            None if pick == Pick::Direct => Kernel::Direct,
+            // The fused pool's convolution alone is the direct kernel (`run_pooled` pools).
+            None if pick == Pick::Direct || pick == Pick::DirectPooled => Kernel::Direct,
             None if pick == Pick::Pointwise => Kernel::Pointwise,
             None => Kernel::Im2col { banded: pick == Pick::Im2colBands },
         }

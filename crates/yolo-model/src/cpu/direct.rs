@@ -1,9 +1,14 @@
-//! Direct convolution for layers with few input channels (tiny's 16->32 at 208), where
-//! Winograd does not pay and im2col + gemm multiplies a thin weight matrix (32x144) by a
-//! column matrix of 43k columns that it first has to write. Here the input is copied once,
-//! zero-padded and split into stride phases so that every tap reads contiguous columns, and
-//! a register block of [`BLOCK`] output channels x [`LANES`] output columns accumulates all `C_in*k*k`
-//! taps before it is written, bias and activation applied.
+//! Direct convolution for layers with few input channels (tiny's 3->16 at 416 and 16->32 at
+//! 208), where Winograd does not pay and im2col + gemm multiplies a thin weight matrix (32x144)
+//! by a column matrix of 43k columns that it first has to write. Here the input is copied
+//! once, zero-padded and split into stride phases so that every tap reads contiguous columns,
+//! and a register block of [`BLOCK`] output channels x [`LANES`] output columns accumulates all
+//! `C_in*k*k` taps before it is written, bias and activation applied in registers.
+//!
+//! [`conv_pooled`] fuses the 2x2/2 maxpool that follows tiny's first convolutions: each
+//! register block computes two output rows, takes their maximum and the maximum of each
+//! column pair before anything is stored, so the full-size map (11 MB for 3->16 at 416) is
+//! never written nor read back.
 
 use rayon::prelude::*;
 
@@ -14,6 +19,10 @@ use crate::cfg::Activation;
 
 /// Output channels per register block.
 const BLOCK: usize = 8;
+/// Output channels per pass of the pooled kernel: two rows x two column registers x `HALF`
+/// channels = 16 accumulators, which leaves registers for the inputs (a block of [`BLOCK`]
+/// would spill).
+const HALF: usize = BLOCK / 2;
 /// Output columns per register block (one AVX-512 register, two AVX2 ones).
 const LANES: usize = 16;
 /// The most taps (`C_in * k * k`) the direct kernel takes; beyond it the weights of one
@@ -40,6 +49,27 @@ pub(crate) fn supports(g: &ConvGeometry, out_channels: usize) -> bool {
         && super::simd_level() == "avx512"
 }
 
+/// Whether [`conv_pooled`] computes `g` followed by a 2x2/2 maxpool: the direct kernel
+/// supports `g` and the pool windows tile its output exactly (even height and width, so
+/// darknet's padding is never reached). The caller checks that the activation is
+/// non-decreasing ([`pools_after_activation`]).
+pub(crate) fn supports_pooled(g: &ConvGeometry, out_channels: usize) -> bool {
+    supports(g, out_channels) && g.out_height().is_multiple_of(2) && g.out_width().is_multiple_of(2)
+}
+
+/// Whether the rules fuse the pool into the direct kernel for `g`: wherever it can, below 32
+/// input channels (where Winograd is not yet ahead).
+pub(crate) fn pooled_applies(g: &ConvGeometry, out_channels: usize) -> bool {
+    supports_pooled(g, out_channels) && g.in_channels < 32
+}
+
+/// Whether the maximum of activated values is the activated maximum, so the pooled kernel
+/// may activate after pooling: true for non-decreasing activations, false for swish and
+/// mish, which dip below zero.
+pub(crate) fn pools_after_activation(activation: Activation) -> bool {
+    matches!(activation, Activation::Linear | Activation::Leaky | Activation::Relu | Activation::Logistic)
+}
+
 /// The input of one image zero-padded and split by column phase: padded row `r`, phase `q`
 /// (`0..s`), index `j` holds padded column `j*s + q`, so the columns `ox*s + kx` that one
 /// tap reads for consecutive `ox` are contiguous: phase `kx % s`, from index `kx / s`.
@@ -47,15 +77,15 @@ struct Phased {
     data: Buffer,
     rows: usize,
     stride: usize,
-    /// Floats per (row, phase): room for whole [`LANES`] blocks plus the widest tap offset.
+    /// Floats per (row, phase): room for whole blocks of `block_cols` plus the widest tap offset.
     len: usize,
 }
 
 impl Phased {
-    fn new(image: &[f32], g: &ConvGeometry) -> Phased {
+    fn new(image: &[f32], g: &ConvGeometry, block_cols: usize) -> Phased {
         let (s, p) = (g.stride, g.padding);
         let rows = g.height + 2 * p;
-        let len = g.out_width().next_multiple_of(LANES) + (g.kernel - 1) / s + 1;
+        let len = g.out_width().next_multiple_of(block_cols) + (g.kernel - 1) / s + 1;
         let mut data = buffers::take_zeroed(g.in_channels * rows * s * len);
         let plane = g.height * g.width;
         data.par_chunks_mut(rows * s * len).enumerate().for_each(|(c, dst)| {
@@ -85,6 +115,12 @@ impl Phased {
     fn at(&self, c: usize, row: usize, kx: usize, x0: usize) -> usize {
         ((c * self.rows + row) * self.stride + kx % self.stride) * self.len + x0 + kx / self.stride
     }
+
+    /// Where output row `oy`'s runs start (add a tap's offset and the column).
+    #[inline(always)]
+    fn row_base(&self, oy: usize) -> usize {
+        oy * self.stride * self.stride * self.len
+    }
 }
 
 /// Weights as `[blocks][taps][BLOCK]`, zero for the channels past `out_channels`.
@@ -101,30 +137,45 @@ fn pack_weights(weight: &[f32], out_channels: usize, taps: usize) -> Vec<f32> {
 }
 
 /// `act(conv(image) + bias)` for one image (`[C_in, H, W]`) into `out` (`[C_out, H', W']`).
-#[allow(unsafe_code)] // the call into the AVX-512 body; `supports` checked the CPU
 pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32]) {
     assert!(supports(g, p.out_channels), "the direct kernel does not take {g:?} -> {}", p.out_channels);
+    run(image, g, p, out, false);
+}
+
+/// `maxpool2x2(act(conv(image) + bias))` for one image (`[C_in, H, W]`) into `out`
+/// (`[C_out, H'/2, W'/2]`): the same numbers as [`conv`] then a 2x2/2 pool.
+pub(crate) fn conv_pooled(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32]) {
+    assert!(supports_pooled(g, p.out_channels), "the pooled kernel does not take {g:?} -> {}", p.out_channels);
+    assert!(pools_after_activation(p.activation), "{:?} cannot be pooled after activating", p.activation);
+    run(image, g, p, out, true);
+}
+
+#[allow(unsafe_code)] // the call into the AVX-512 bodies; `supports` checked the CPU
+fn run(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32], pooled: bool) {
     let taps = g.patch_len();
-    let input = Phased::new(image, g);
+    // Pooled blocks are always two registers wide (a column pair never straddles blocks).
+    let block_cols = if pooled { 2 * LANES } else { LANES };
+    let input = Phased::new(image, g, block_cols);
     let packed = pack_weights(p.weight, p.out_channels, taps);
     let (out_h, out_w) = (g.out_height(), g.out_width());
-    let plane = out_h * out_w;
     // Tap `(c, ky, kx)` of output `(oy, x0)` reads `input.at(c, oy*s + ky, kx, x0)`, which is
-    // `oy*s*s*len + x0` plus this offset; the run of the last output block and the farthest
-    // tap ends inside the buffer (checked once here, relied on by the loads).
+    // `input.row_base(oy) + x0` plus this offset; the run of the last output block and the
+    // farthest tap ends inside the buffer (checked once here, relied on by the loads).
     let offsets: Vec<usize> = (0..g.in_channels)
         .flat_map(|c| (0..g.kernel).flat_map(move |ky| (0..g.kernel).map(move |kx| (c, ky, kx))))
         .map(|(c, ky, kx)| input.at(c, ky, kx, 0))
         .collect();
-    let last_base = (out_h - 1) * g.stride * g.stride * input.len + (out_w - 1) / LANES * LANES;
-    let last_end = last_base + offsets.iter().max().map_or(0, |&o| o + LANES);
+    let last_base = input.row_base(out_h - 1) + (out_w - 1) / block_cols * block_cols;
+    let last_end = last_base + offsets.iter().max().map_or(0, |&o| o + block_cols);
     assert!(last_end <= input.data.len(), "the phased input covers every tap");
-    // Work items: (channel block, band of output rows), about four per thread; each writes
+    // Work items: (channel block, band of rows of `out`), about four per thread; each writes
     // its rows of its block's planes.
+    let (rows_out, cols_out) = if pooled { (out_h / 2, out_w / 2) } else { (out_h, out_w) };
+    let plane = rows_out * cols_out;
     let blocks = p.out_channels.div_ceil(BLOCK);
-    let wanted = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, out_h);
-    let rows_per_item = out_h.div_ceil(wanted);
-    let band_len = rows_per_item * out_w;
+    let wanted = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, rows_out);
+    let rows_per_item = rows_out.div_ceil(wanted);
+    let band_len = rows_per_item * cols_out;
     let bands = plane.div_ceil(band_len); // as `plane_bands` numbers its items
     let pieces = plane_bands(&mut out[..p.out_channels * plane], plane, band_len, BLOCK);
     pieces.into_par_iter().enumerate().filter(|(_, planes)| !planes.is_empty()).for_each(|(item, mut planes)| {
@@ -135,13 +186,16 @@ pub(crate) fn conv(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mu
             weights: &packed[b * taps * BLOCK..][..taps * BLOCK],
             bias: p.bias.map(|all| &all[b * BLOCK..b * BLOCK + planes.len()]),
             activation: p.activation,
-            stride: g.stride,
             out_w,
         };
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supports` admits this kernel only where the CPU has AVX-512F.
+        // SAFETY: `supports` admits these kernels only where the CPU has AVX-512F.
         unsafe {
-            block.rows_avx512(band * rows_per_item, &mut planes)
+            if pooled {
+                block.pooled_rows_avx512(band * rows_per_item, &mut planes)
+            } else {
+                block.rows_avx512(band * rows_per_item, &mut planes)
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -157,46 +211,53 @@ struct Block<'a> {
     offsets: &'a [usize],
     /// `[taps][BLOCK]`.
     weights: &'a [f32],
+    /// The block's channels that exist (fewer than [`BLOCK`] in a last partial block).
     bias: Option<&'a [f32]>,
     activation: Activation,
-    stride: usize,
+    /// Columns of the convolution's output (before any pooling).
     out_w: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::__m512;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // unaligned and masked loads and stores; offsets checked in `run`
 impl Block<'_> {
+    /// `N` accumulators holding the bias of channels `first..` (zero past the existing ones).
+    #[target_feature(enable = "avx512f")]
+    fn start<const N: usize>(&self, first: usize) -> [__m512; N] {
+        use std::arch::x86_64::_mm512_set1_ps;
+        let mut acc = [_mm512_set1_ps(0.0); N];
+        if let Some(bias) = self.bias {
+            for (a, &b) in acc.iter_mut().zip(bias.iter().skip(first)) {
+                *a = _mm512_set1_ps(b);
+            }
+        }
+        acc
+    }
+
     /// Output rows `first..` (as many as `planes` hold) of this channel block: [`BLOCK`]
     /// accumulators of two [`LANES`]-column registers each over all taps (one register where
     /// fewer columns are left), so each broadcast weight feeds two FMAs and each tap costs two
     /// input loads and [`BLOCK`] broadcasts for `2 * BLOCK` FMAs. (Written with intrinsics: the
     /// same loop over plain arrays, dispatched by pulp, compiled to scalar FMAs on memory and
     /// ran 4-6x slower than im2col.)
-    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    #[allow(unsafe_code)] // unaligned loads and stores; offsets checked in `conv`
     fn rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
-        use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
-        let (s, out_w) = (self.stride, self.out_w);
+        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
+        let out_w = self.out_w;
         // The phased rows hold whole LANES blocks: a double block fits where it ends by then.
         let padded_w = out_w.next_multiple_of(LANES);
-        let mut lanes = [[0.0f32; LANES]; BLOCK];
-        let start = || {
-            let mut acc = [_mm512_set1_ps(0.0); BLOCK];
-            if let Some(bias) = self.bias {
-                for (a, &b) in acc.iter_mut().zip(bias) {
-                    *a = _mm512_set1_ps(b);
-                }
-            }
-            acc
-        };
         for r in 0..planes[0].len() / out_w {
-            let row_base = (first + r) * s * s * self.input.len;
+            let row_base = self.input.row_base(first + r);
             let mut x0 = 0;
             while x0 < out_w {
                 let src = self.input.data[row_base + x0..].as_ptr();
                 if x0 + 2 * LANES <= padded_w {
-                    let (mut acc0, mut acc1): ([__m512; BLOCK], [__m512; BLOCK]) = (start(), start());
+                    let (mut acc0, mut acc1) = (self.start::<BLOCK>(0), self.start::<BLOCK>(0));
                     for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-                        // SAFETY: `conv` checked that the farthest tap of the last block ends
+                        // SAFETY: `run` checked that the farthest tap of the last block ends
                         // inside `data`; both halves of this block and tap are no farther.
                         let (xa, xb) =
                             unsafe { (_mm512_loadu_ps(src.add(off)), _mm512_loadu_ps(src.add(off + LANES))) };
@@ -207,11 +268,14 @@ impl Block<'_> {
                         }
                     }
                     // The first half is whole (x0 + LANES < out_w); the second may be partial.
-                    self.store(planes, &acc0, &mut lanes, r * out_w + x0, LANES);
-                    self.store(planes, &acc1, &mut lanes, r * out_w + x0 + LANES, LANES.min(out_w - x0 - LANES));
+                    let second = LANES.min(out_w - x0 - LANES);
+                    for ((plane, a0), a1) in planes.iter_mut().zip(acc0).zip(acc1) {
+                        self.put(plane, r * out_w + x0, LANES, a0);
+                        self.put(plane, r * out_w + x0 + LANES, second, a1);
+                    }
                     x0 += 2 * LANES;
                 } else {
-                    let mut acc = start();
+                    let mut acc = self.start::<BLOCK>(0);
                     for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
                         // SAFETY: as above.
                         let x = unsafe { _mm512_loadu_ps(src.add(off)) };
@@ -219,30 +283,98 @@ impl Block<'_> {
                             *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
                         }
                     }
-                    self.store(planes, &acc, &mut lanes, r * out_w + x0, LANES.min(out_w - x0));
+                    let n = LANES.min(out_w - x0);
+                    for (plane, a) in planes.iter_mut().zip(acc) {
+                        self.put(plane, r * out_w + x0, n, a);
+                    }
                     x0 += LANES;
                 }
             }
         }
     }
 
-    /// Writes the first `n` columns of each accumulator, activated, at `at` of its plane.
-    #[cfg(target_arch = "x86_64")]
+    /// Pooled output rows `first..` (as many as `planes` hold) of this channel block: for each
+    /// pair of convolution rows and block of `2 * LANES` columns, [`HALF`] channels at a time,
+    /// the two rows' accumulators (bias included), their maximum, then the maximum of each
+    /// column pair, activated and stored: `LANES` pooled columns per register.
     #[target_feature(enable = "avx512f")]
-    #[allow(unsafe_code)] // the store into `lanes`
-    fn store(
-        &self,
-        planes: &mut [&mut [f32]],
-        acc: &[std::arch::x86_64::__m512; BLOCK],
-        lanes: &mut [[f32; LANES]; BLOCK],
-        at: usize,
-        n: usize,
-    ) {
-        for ((plane, a), lane) in planes.iter_mut().zip(acc).zip(lanes.iter_mut()) {
-            // SAFETY: `lane` holds LANES floats.
-            unsafe { std::arch::x86_64::_mm512_storeu_ps(lane.as_mut_ptr(), *a) };
-            activate_plain(&mut lane[..n], self.activation);
-            plane[at..][..n].copy_from_slice(&lane[..n]);
+    fn pooled_rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
+        use std::arch::x86_64::{
+            _mm512_fmadd_ps, _mm512_loadu_epi32, _mm512_loadu_ps, _mm512_max_ps, _mm512_permutex2var_ps, _mm512_set1_ps,
+        };
+        const EVEN: [i32; LANES] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+        const ODD: [i32; LANES] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+        // SAFETY: both arrays hold LANES i32s.
+        let (even, odd) = unsafe { (_mm512_loadu_epi32(EVEN.as_ptr()), _mm512_loadu_epi32(ODD.as_ptr())) };
+        let (out_w, pooled_w) = (self.out_w, self.out_w / 2);
+        for r in 0..planes[0].len() / pooled_w {
+            let (top, bottom) = (self.input.row_base(2 * (first + r)), self.input.row_base(2 * (first + r) + 1));
+            for x0 in (0..out_w).step_by(2 * LANES) {
+                let (a, b) = (self.input.data[top + x0..].as_ptr(), self.input.data[bottom + x0..].as_ptr());
+                let n = LANES.min(pooled_w - x0 / 2);
+                for half in (0..planes.len()).step_by(HALF) {
+                    let (mut a0, mut a1) = (self.start::<HALF>(half), self.start::<HALF>(half));
+                    let (mut b0, mut b1) = (a0, a1);
+                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                        // SAFETY: `run` checked that the farthest tap of the last double block
+                        // of the last row ends inside `data`; these are no farther.
+                        let (xa0, xa1, xb0, xb1) = unsafe {
+                            (
+                                _mm512_loadu_ps(a.add(off)),
+                                _mm512_loadu_ps(a.add(off + LANES)),
+                                _mm512_loadu_ps(b.add(off)),
+                                _mm512_loadu_ps(b.add(off + LANES)),
+                            )
+                        };
+                        for (c, &wv) in wt[half..half + HALF].iter().enumerate() {
+                            let w = _mm512_set1_ps(wv);
+                            a0[c] = _mm512_fmadd_ps(w, xa0, a0[c]);
+                            a1[c] = _mm512_fmadd_ps(w, xa1, a1[c]);
+                            b0[c] = _mm512_fmadd_ps(w, xb0, b0[c]);
+                            b1[c] = _mm512_fmadd_ps(w, xb1, b1[c]);
+                        }
+                    }
+                    for (c, plane) in planes[half..].iter_mut().take(HALF).enumerate() {
+                        let (left, right) = (_mm512_max_ps(a0[c], b0[c]), _mm512_max_ps(a1[c], b1[c]));
+                        let pairs = _mm512_max_ps(
+                            _mm512_permutex2var_ps(left, even, right),
+                            _mm512_permutex2var_ps(left, odd, right),
+                        );
+                        self.put(plane, r * pooled_w + x0 / 2, n, pairs);
+                    }
+                }
+            }
         }
+    }
+
+    /// Writes the first `n` lanes of `v`, activated, at `plane[at..]`: in registers for the
+    /// piecewise-linear activations, through [`activate_plain`] for the others.
+    #[target_feature(enable = "avx512f")]
+    fn put(&self, plane: &mut [f32], at: usize, n: usize, v: __m512) {
+        use std::arch::x86_64::{
+            _mm512_cmp_ps_mask, _mm512_mask_mul_ps, _mm512_mask_storeu_ps, _mm512_max_ps, _mm512_set1_ps,
+            _mm512_setzero_ps, _mm512_storeu_ps, _CMP_NGE_UQ,
+        };
+        let dst = &mut plane[at..][..n];
+        // Each matches `activate_plain` value for value (NaN included).
+        let v = match self.activation {
+            Activation::Linear => v,
+            Activation::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
+            Activation::Leaky => {
+                let negative = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(v, _mm512_setzero_ps());
+                _mm512_mask_mul_ps(v, negative, v, _mm512_set1_ps(0.1))
+            }
+            _ => {
+                let mut lanes = [0.0f32; LANES];
+                // SAFETY: `lanes` holds LANES floats.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+                activate_plain(&mut lanes[..n], self.activation);
+                dst.copy_from_slice(&lanes[..n]);
+                return;
+            }
+        };
+        let mask = ((1u32 << n) - 1) as u16;
+        // SAFETY: `dst` holds `n` <= LANES floats and the mask writes only those.
+        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, v) };
     }
 }

@@ -97,19 +97,40 @@ pub fn runs_on(device: &burn::tensor::Device) -> bool {
 }
 
 /// The kernel the fast path runs for a folded `kernel`x`kernel`/`stride` convolution (symmetric
-/// `padding`) with `out_channels` filters on `[batch, in_channels, height, width]`: the
-/// installed table's pick for that shape, else the fixed rules' (`bench --profile` shows it).
+/// `padding`) with `out_channels` filters on `[batch, in_channels, height, width]`, `pooled`
+/// when the network fuses the maxpool after it ([`crate::Yolo::fuses_pool`]): the installed
+/// table's pick for that shape, else the fixed rules' (`bench --profile` shows it).
 pub fn kernel_name(
     dims: [usize; 4],
     kernel: usize,
     stride: usize,
     padding: usize,
     out_channels: usize,
+    pooled: bool,
 ) -> &'static str {
     let [batch, in_channels, height, width] = dims;
     let g = ConvGeometry { in_channels, height, width, kernel, stride, padding };
-    let measured = kernel_table().and_then(|t| t.get(&LayerKey::new(&g, out_channels, batch, threads())));
-    measured.unwrap_or_else(|| Pick::rules(&g, out_channels, batch)).name()
+    // As `conv_block_pooled` decides: the pool must tile this output.
+    let pooled = pooled && g.out_height().is_multiple_of(2) && g.out_width().is_multiple_of(2);
+    let key = layer_key(&g, out_channels, batch, pooled);
+    let measured = kernel_table().and_then(|t| t.get(&key));
+    measured.unwrap_or_else(|| Pick::rules_for(&g, out_channels, batch, pooled)).name()
+}
+
+/// Whether a conv block with `activation` and the maxpool `pool` after it can run fused
+/// ([`conv_block_pooled`]): a 2x2/2 pool without leading padding (for even maps its windows
+/// tile the map, which the kernel checks per input), after an activation that may be applied
+/// after pooling.
+pub fn fuses(activation: Activation, pool: &MaxPoolSpec) -> bool {
+    pool.size == 2 && pool.stride == 2 && pool.pads().0 == 0 && direct::pools_after_activation(activation)
+}
+
+fn layer_key(g: &ConvGeometry, out_channels: usize, batch: usize, pooled: bool) -> LayerKey {
+    if pooled {
+        LayerKey::pooled(g, out_channels, batch, threads())
+    } else {
+        LayerKey::new(g, out_channels, batch, threads())
+    }
 }
 
 /// The block's output through the fast path, or `None` when it does not apply (another
@@ -129,11 +150,51 @@ fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>
     let run = |pick: Pick, output: &mut [f32]| conv.run(pick, block.activation, output);
     // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
     // kernel then computes the result (unless it ran last), the same numbers as every later call.
-    let (chosen, ran) = pick(&g, out_channels, batch, table, |candidate| run(candidate, &mut output));
+    let (chosen, ran) = pick(&g, out_channels, batch, false, table, |candidate| run(candidate, &mut output));
     if ran != Some(chosen) {
         run(chosen, &mut output);
     }
     Some(flex::tensor(output, conv.shape()))
+}
+
+/// The block's output through the fast path followed by darknet's maxpool `pool`, or `None`
+/// where the pair does not run fused (see [`fuses`]; also when the pool does not tile this
+/// output, or where [`conv_block`] would decline): the caller then runs the two apart. The
+/// kernel is chosen for the pair: the fused direct kernel, or any other then the pool.
+pub(crate) fn conv_block_pooled(
+    block: &ConvBlock,
+    x: &Tensor<4>,
+    pool: &MaxPoolSpec,
+    fill: PadFill,
+) -> Option<Tensor<4>> {
+    conv_block_pooled_with(block, x, pool, fill, kernel_table().as_deref())
+}
+
+/// [`conv_block_pooled`] with the kernel choice given: `table` (measured picks), or the rules.
+fn conv_block_pooled_with(
+    block: &ConvBlock,
+    x: &Tensor<4>,
+    pool: &MaxPoolSpec,
+    fill: PadFill,
+    table: Option<&KernelTable>,
+) -> Option<Tensor<4>> {
+    if block.bn.is_some() || !fuses(block.activation, pool) {
+        return None;
+    }
+    let conv = HostConv::new(block, x)?;
+    let (g, batch, out_channels) = (conv.g, conv.batch, conv.out_channels);
+    let pool = pool::PoolGeometry::new(g.out_height(), g.out_width(), pool, fill);
+    if !pool.tiles_2x2() {
+        return None;
+    }
+    let shape = [batch, out_channels, g.out_height() / 2, g.out_width() / 2];
+    let mut output = buffers::take(shape.iter().product());
+    let run = |pick: Pick, output: &mut [f32]| conv.run_pooled(pick, block.activation, &pool, output);
+    let (chosen, ran) = pick(&g, out_channels, batch, true, table, |candidate| run(candidate, &mut output));
+    if ran != Some(chosen) {
+        run(chosen, &mut output);
+    }
+    Some(flex::tensor(output, shape))
 }
 
 /// The block's convolution alone (`W x + conv bias`, no BatchNorm, no activation) through
@@ -219,6 +280,31 @@ impl<'a> HostConv<'a> {
         };
         conv2d(flex::slice(&self.input), self.batch, &self.g, &params, output);
     }
+
+    /// Runs `pick` and the 2x2/2 maxpool `pool` into `output` (`[B, C_out, H'/2, W'/2]`):
+    /// fused for [`Pick::DirectPooled`], else the convolution into a scratch map, then the pool.
+    fn run_pooled(&self, pick: Pick, activation: Activation, pool: &pool::PoolGeometry, output: &mut [f32]) {
+        if pick != Pick::DirectPooled {
+            let [_, channels, h, w] = self.shape();
+            let mut full = buffers::take(self.batch * channels * h * w);
+            self.run(pick, activation, &mut full);
+            pool::maxpool(&full, pool, output);
+            return;
+        }
+        let params = ConvParams {
+            weight: flex::slice(&self.weight),
+            kernel: Kernel::Direct,
+            bias: self.bias.as_ref().map(flex::slice),
+            out_channels: self.out_channels,
+            activation,
+        };
+        let in_len = self.g.in_channels * self.g.height * self.g.width;
+        let out_len = self.out_channels * (self.g.out_height() / 2) * (self.g.out_width() / 2);
+        let images = flex::slice(&self.input).chunks_exact(in_len).zip(output.chunks_exact_mut(out_len));
+        for (image, out) in images.take(self.batch) {
+            direct::conv_pooled(image, &self.g, &params, out);
+        }
+    }
 }
 
 /// The kernel for a layer, and the kernel that already computed `output` if measuring ran
@@ -228,12 +314,13 @@ fn pick(
     g: &ConvGeometry,
     out_channels: usize,
     batch: usize,
+    pooled: bool,
     table: Option<&KernelTable>,
     run: impl FnMut(Pick),
 ) -> (Pick, Option<Pick>) {
-    let rules = Pick::rules(g, out_channels, batch);
+    let rules = Pick::rules_for(g, out_channels, batch, pooled);
     let Some(table) = table.filter(|_| Pick::has_alternatives(g)) else { return (rules, None) };
-    let key = LayerKey::new(g, out_channels, batch, threads());
+    let key = layer_key(g, out_channels, batch, pooled);
     match table.get(&key) {
         Some(pick) => (pick, None),
         // A full table measures nothing more (it stays loadable): the rules decide.

@@ -32,6 +32,16 @@ impl PoolGeometry {
         Some([out(self.height)?, out(self.width)?])
     }
 
+    /// A 2x2/2 pool whose windows tile the map exactly (even sizes, no leading padding): the
+    /// padding is never read, so the fill does not matter.
+    pub fn tiles_2x2(&self) -> bool {
+        self.size == 2
+            && self.stride == 2
+            && self.before == 0
+            && self.height.is_multiple_of(2)
+            && self.width.is_multiple_of(2)
+    }
+
     /// The value a padded cell holds: `-inf`, except the trailing `after - before` cells in
     /// [`PadFill::Zero`] mode (PyTorch ports' `ZeroPad2d`), which are zero.
     fn pad_value(&self, y: usize, x: usize) -> f32 {
@@ -51,7 +61,7 @@ pub(crate) fn maxpool(input: &[f32], g: &PoolGeometry, output: &mut [f32]) {
     let Some([out_h, out_w]) = g.out_dims() else { return };
     // Windows that tile the map exactly (tiny's 2/2 pools) never reach the padding: straight
     // from the input, no padded copy.
-    if g.size == 2 && g.stride == 2 && g.before == 0 && g.height.is_multiple_of(2) && g.width.is_multiple_of(2) {
+    if g.tiles_2x2() {
         // Tasks of whole planes (at least ~16k outputs each): one task per output row cost
         // more in scheduling than the row's arithmetic.
         let plane = out_h * out_w;

@@ -9,7 +9,7 @@ use super::conv::Kernel;
 use super::im2col::ConvGeometry;
 use super::tune::{KernelTable, LayerKey};
 use super::winograd::Variant;
-use super::{conv_block, conv_block_with, maxpool, upsample};
+use super::{conv_block, conv_block_pooled, conv_block_pooled_with, conv_block_with, maxpool, upsample};
 use crate::cfg::{Activation, ConvSpec, MaxPoolSpec};
 use crate::config::PadFill;
 use crate::conv_block::ConvBlock;
@@ -61,6 +61,7 @@ fn kernel_of(spec: &ConvSpec, dims: [usize; 4]) -> &'static str {
         Pick::Direct => "direct",
         Pick::Pointwise => "pointwise",
         Pick::Im2col | Pick::Im2colBands => "im2col",
+        Pick::DirectPooled => "direct-pooled",
     }
 }
 
@@ -118,7 +119,7 @@ fn matches_generic_conv_for_darknet_geometries() {
             let diff = max_diff(fast, reference.clone());
             assert!(diff < 1e-4, "{spec:?} on {dims:?}, bias {bias}: max difference {diff}");
             // Every other kernel a measured table may pick for this shape, too.
-            for pick in Pick::candidates(&g, spec.filters, dims[0]) {
+            for pick in Pick::candidates(&g, spec.filters, dims[0], false) {
                 table.insert(key, pick);
                 let fast = conv_block_with(&block, &x, Some(&table)).expect("fast path");
                 let diff = max_diff(fast, reference.clone());
@@ -146,7 +147,7 @@ fn a_new_shape_is_measured_once_then_looked_up() {
     assert!(table.take_changed(), "a measured shape marks the table changed");
     let key = LayerKey::new(&geometry(&spec3, [2, 32, 26, 26]), 64, 2, super::threads());
     let kept = table.get(&key).expect("the shape is in the table");
-    assert!(Pick::candidates(&key.geometry, 64, 2).contains(&kept));
+    assert!(Pick::candidates(&key.geometry, 64, 2, false).contains(&kept));
     let again = conv_block_with(&block3, &x, Some(&table)).expect("fast path");
     assert!(!table.take_changed(), "a known shape is looked up, not measured");
     assert_eq!(max_diff(first, again), 0.0, "the first call's result is the kept kernel's");
@@ -331,5 +332,66 @@ fn upsample_matches_generic_ops() {
         let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
         let fast = upsample(&x, stride).expect("kernel applies on flex");
         assert_eq!(max_diff(fast, upsample_generic(x, stride)), 0.0, "{dims:?} x{stride}");
+    }
+}
+
+/// A convolution and the 2x2/2 maxpool after it, run as a pair ([`conv_block_pooled`]): the
+/// fused direct kernel and every other candidate (then the pool) against burn's generic conv,
+/// activation and maxpool. Widths that are not a whole number of 32-column blocks, a partial
+/// channel block, batch 2, 3 to 32 input channels, each activation it takes; swish and mish
+/// (not monotonic), odd maps and other pools are declined.
+#[test]
+fn conv_and_maxpool_fused_match_generic_ops() {
+    let device = Device::flex();
+    device.seed(23);
+    let pool = MaxPoolSpec { size: 2, stride: 2, padding: 1 };
+    let cases = [
+        (spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 40, 66]),
+        (spec(16, 32, 3, 1, 1, Activation::Leaky), [2, 16, 26, 32]),
+        (spec(8, 13, 3, 1, 1, Activation::Relu), [1, 8, 10, 34]),
+        (spec(4, 12, 3, 1, 1, Activation::Linear), [1, 4, 6, 4]),
+        (spec(32, 16, 3, 1, 1, Activation::Logistic), [1, 32, 12, 98]),
+        (spec(8, 8, 3, 2, 1, Activation::Leaky), [1, 8, 16, 12]),
+        (spec(6, 8, 5, 1, 2, Activation::Leaky), [2, 6, 8, 8]),
+        // tiny's first layer at its real size: 416 = 13 x 32 columns, 208 pooled rows.
+        (spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 416, 416]),
+    ];
+    let table = KernelTable::new("test");
+    for (spec, dims) in cases {
+        let g = geometry(&spec, dims);
+        let key = LayerKey::pooled(&g, spec.filters, dims[0], super::threads());
+        let candidates = Pick::candidates(&g, spec.filters, dims[0], true);
+        assert_eq!(
+            candidates.contains(&Pick::DirectPooled),
+            super::simd_level() == "avx512",
+            "{spec:?} on {dims:?}: {candidates:?}"
+        );
+        for bias in [false, true] {
+            let block = block(&spec, bias, &device);
+            // Centred on zero so the activations' kinks and the pool's maxima both matter.
+            let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let reference = maxpool_generic(block.forward_generic(x.clone()), &pool, PadFill::NegInf);
+            let fast = conv_block_pooled(&block, &x, &pool, PadFill::NegInf).expect("the pair runs fused");
+            let diff = max_diff(fast, reference.clone());
+            assert!(diff < 1e-4, "rules for {spec:?} on {dims:?}, bias {bias}: max difference {diff}");
+            for &pick in &candidates {
+                table.insert(key, pick);
+                let fast = conv_block_pooled_with(&block, &x, &pool, PadFill::NegInf, Some(&table)).expect("fused");
+                let diff = max_diff(fast, reference.clone());
+                assert!(diff < 1e-4, "{} for {spec:?} on {dims:?}, bias {bias}: max difference {diff}", pick.name());
+            }
+        }
+    }
+    // Declined: activations that dip below zero, odd maps, pools that are not 2x2/2.
+    let x = Tensor::<4>::random([1, 8, 10, 10], Distribution::Normal(0.0, 1.0), &device);
+    for activation in [Activation::Swish, Activation::Mish] {
+        let swish = block(&spec(8, 8, 3, 1, 1, activation), true, &device);
+        assert!(conv_block_pooled(&swish, &x, &pool, PadFill::NegInf).is_none(), "{activation:?}");
+    }
+    let leaky = block(&spec(8, 8, 3, 1, 1, Activation::Leaky), true, &device);
+    let odd = Tensor::<4>::random([1, 8, 13, 10], Distribution::Normal(0.0, 1.0), &device);
+    assert!(conv_block_pooled(&leaky, &odd, &pool, PadFill::NegInf).is_none(), "odd height");
+    for other in [MaxPoolSpec { size: 2, stride: 1, padding: 1 }, MaxPoolSpec { size: 3, stride: 2, padding: 2 }] {
+        assert!(conv_block_pooled(&leaky, &x, &other, PadFill::NegInf).is_none(), "{other:?}");
     }
 }

@@ -29,10 +29,12 @@ use super::im2col::ConvGeometry;
 
 /// Bumped whenever a kernel changes in a way that can move the crossovers, so tables measured
 /// with the previous kernels are re-measured rather than trusted.
-const KERNEL_SET: u32 = 1;
+const KERNEL_SET: u32 = 2;
 
-/// The first line of a table file.
+/// The first line of a table file, and its version (2: a layer shape says whether a 2x2/2
+/// maxpool follows, fused or not).
 const MAGIC: &str = "yolov3-burn cpu kernel table";
+const FORMAT: u32 = 2;
 
 /// Another kernel replaces the rules' pick only when it is faster by more than this fraction.
 const MARGIN: f64 = 0.03;
@@ -60,36 +62,56 @@ pub(crate) struct LayerKey {
     pub out_channels: usize,
     pub batch: usize,
     pub threads: usize,
+    /// A 2x2/2 maxpool that tiles the output follows (timed together: the fused kernel
+    /// against each other kernel plus the pool).
+    pub pooled: bool,
 }
+
+/// Sizes at the start of a table line: `in h w k s p out batch threads pool`.
+const FIELDS: usize = 10;
 
 impl LayerKey {
     pub fn new(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize) -> LayerKey {
-        LayerKey { geometry: *g, out_channels, batch, threads }
+        LayerKey { geometry: *g, out_channels, batch, threads, pooled: false }
+    }
+
+    /// The key of `g` followed by a 2x2/2 maxpool.
+    pub fn pooled(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize) -> LayerKey {
+        LayerKey { pooled: true, ..LayerKey::new(g, out_channels, batch, threads) }
     }
 
     fn candidates(&self) -> Vec<Pick> {
-        Pick::candidates(&self.geometry, self.out_channels, self.batch)
+        Pick::candidates(&self.geometry, self.out_channels, self.batch, self.pooled)
     }
 
-    /// `in h w k s p out batch threads`, as a table line starts.
-    fn fields(&self) -> [usize; 9] {
+    /// `in h w k s p out batch threads pool`, as a table line starts (`pool`: 1 when pooled).
+    fn fields(&self) -> [usize; FIELDS] {
         let ConvGeometry { in_channels, height, width, kernel, stride, padding } = self.geometry;
-        [in_channels, height, width, kernel, stride, padding, self.out_channels, self.batch, self.threads]
+        let pool = usize::from(self.pooled);
+        [in_channels, height, width, kernel, stride, padding, self.out_channels, self.batch, self.threads, pool]
     }
 
-    fn from_fields(fields: [usize; 9]) -> LayerKey {
-        let [in_channels, height, width, kernel, stride, padding, out_channels, batch, threads] = fields;
+    fn from_fields(fields: [usize; FIELDS]) -> Option<LayerKey> {
+        let [in_channels, height, width, kernel, stride, padding, out_channels, batch, threads, pool] = fields;
         let geometry = ConvGeometry { in_channels, height, width, kernel, stride, padding };
-        LayerKey { geometry, out_channels, batch, threads }
+        let pooled = match pool {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        Some(LayerKey { geometry, out_channels, batch, threads, pooled })
     }
 
-    /// A geometry the kernels can run (what [`ConvGeometry`] assumes of its callers).
+    /// A geometry the kernels can run (what [`ConvGeometry`] assumes of its callers), and a
+    /// pooled one only where the pool tiles the output.
     fn is_valid(&self) -> bool {
-        let [cin, h, w, k, s, p, cout, batch, threads] = self.fields();
+        let [cin, h, w, k, s, p, cout, batch, threads, _] = self.fields();
         [cin, h, w, k, s, cout, batch, threads].iter().all(|&d| (1..=1 << 20).contains(&d))
             && p <= 1 << 20
             && h + 2 * p >= k
             && w + 2 * p >= k
+            && (!self.pooled
+                || (self.geometry.out_height().is_multiple_of(2) && self.geometry.out_width().is_multiple_of(2)))
     }
 }
 
@@ -144,7 +166,7 @@ impl KernelTable {
                 None => Err(malformed(line, &format!("expected the `{what}` line"))),
             }
         };
-        header("format", format!("{MAGIC} 1"))?;
+        header("format", format!("{MAGIC} {FORMAT}"))?;
         header("kernels", kernel_set())?;
         header("machine", table.machine.clone())?;
         let mut entries = BTreeMap::new();
@@ -164,9 +186,8 @@ impl KernelTable {
     /// The table as text: a header naming the build and the machine, then one line per layer
     /// shape with the kept kernel and every candidate's time.
     pub fn to_text(&self) -> String {
-        let mut out = format!("format {MAGIC} 1\nkernels {}\nmachine {}\n", kernel_set(), self.machine);
-        out +=
-            "# in_channels height width kernel stride padding out_channels batch threads: kernel | best ms of each\n";
+        let mut out = format!("format {MAGIC} {FORMAT}\nkernels {}\nmachine {}\n", kernel_set(), self.machine);
+        out += "# in_channels height width kernel stride padding out_channels batch threads pool: kernel | best ms of each\n";
         for (key, entry) in self.lock().iter() {
             let fields: Vec<String> = key.fields().iter().map(usize::to_string).collect();
             out += &format!("{}: {}", fields.join(" "), entry.pick.name());
@@ -299,7 +320,7 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `in h w k s p out batch threads: kernel [| name ms ...]`.
+/// `in h w k s p out batch threads pool: kernel [| name ms ...]`.
 fn parse_entry(text: &str) -> Result<(LayerKey, Entry), String> {
     let (head, times) = text.split_once('|').unwrap_or((text, ""));
     let (numbers, name) = head.split_once(':').ok_or("no `:` before the kernel")?;
@@ -307,10 +328,10 @@ fn parse_entry(text: &str) -> Result<(LayerKey, Entry), String> {
         .split_whitespace()
         .map(|n| n.parse().map_err(|_| format!("{n:?} is not a size")))
         .collect::<Result<_, _>>()?;
-    let Ok(fields) = <[usize; 9]>::try_from(fields.as_slice()) else {
-        return Err(format!("{} sizes, expected 9", fields.len()));
+    let Ok(fields) = <[usize; FIELDS]>::try_from(fields.as_slice()) else {
+        return Err(format!("{} sizes, expected {FIELDS}", fields.len()));
     };
-    let key = LayerKey::from_fields(fields);
+    let key = LayerKey::from_fields(fields).ok_or("the pool field is neither 0 nor 1")?;
     if !key.is_valid() {
         return Err("not a convolution the kernels run".into());
     }
@@ -353,11 +374,16 @@ mod tests {
 
     fn key(in_channels: usize, size: usize, kernel: usize, stride: usize, out_channels: usize) -> LayerKey {
         let padding = kernel / 2;
-        LayerKey::from_fields([in_channels, size, size, kernel, stride, padding, out_channels, 1, 2])
+        LayerKey::new(
+            &ConvGeometry { in_channels, height: size, width: size, kernel, stride, padding },
+            out_channels,
+            1,
+            2,
+        )
     }
 
     fn with_header(machine: &str, body: &str) -> String {
-        format!("format {MAGIC} 1\nkernels {}\nmachine {machine}\n{body}", kernel_set())
+        format!("format {MAGIC} {FORMAT}\nkernels {}\nmachine {machine}\n{body}", kernel_set())
     }
 
     #[test]
@@ -365,14 +391,19 @@ mod tests {
         let table = KernelTable::new("Some  CPU\tmodel; avx2+fma");
         table.insert(key(64, 52, 3, 1, 128), Pick::WinogradF2);
         table.insert(key(32, 416, 3, 2, 64), Pick::Im2col);
+        let pooled = LayerKey { pooled: true, ..key(16, 208, 3, 1, 32) };
+        table.insert(pooled, Pick::Im2colBands);
         table.lock().get_mut(&key(32, 416, 3, 2, 64)).expect("inserted").timings =
             vec![(Pick::Im2colBands, 12.5), (Pick::Im2col, 11.25)];
         let text = table.to_text();
         assert!(text.contains("machine Some CPU model; avx2+fma\n"), "{text}");
-        assert!(text.contains("32 416 416 3 2 1 64 1 2: im2col | im2col-bands 12.500 im2col 11.250\n"), "{text}");
+        assert!(text.contains("32 416 416 3 2 1 64 1 2 0: im2col | im2col-bands 12.500 im2col 11.250\n"), "{text}");
         let back = KernelTable::parse(&text, "Some CPU model; avx2+fma").expect("parses");
         assert_eq!(back.to_text(), text);
         assert_eq!(back.get(&key(64, 52, 3, 1, 128)), Some(Pick::WinogradF2));
+        assert!(text.contains("16 208 208 3 1 1 32 1 2 1: im2col-bands\n"), "{text}");
+        assert_eq!(back.get(&pooled), Some(Pick::Im2colBands));
+        assert_eq!(back.get(&key(16, 208, 3, 1, 32)), None, "pooled and unpooled are different shapes");
         assert!(!back.take_changed(), "a table read back has nothing to save");
     }
 
@@ -391,19 +422,24 @@ mod tests {
         let cases = [
             ("", "header ends early"),
             ("something else\n", "expected the `format` line"),
-            ("1 2 3: im2col", "expected 9"),
-            ("64 52 52 3 1 1 128 1 2: fastest", "unknown kernel"),
-            ("64 52 52 3 1 1 128 1 2 im2col", "no `:`"),
-            ("64 52 52 3 x 1 128 1 2: im2col", "not a size"),
-            ("64 52 52 3 1 1 128 0 2: im2col", "not a convolution"),
-            ("64 1 1 5 1 0 128 1 2: im2col", "not a convolution"),
+            ("1 2 3: im2col", "expected 10"),
+            ("64 52 52 3 1 1 128 1 2 0: fastest", "unknown kernel"),
+            ("64 52 52 3 1 1 128 1 2 0 im2col", "no `:`"),
+            ("64 52 52 3 x 1 128 1 2 0: im2col", "not a size"),
+            ("64 52 52 3 1 1 128 0 2 0: im2col", "not a convolution"),
+            ("64 1 1 5 1 0 128 1 2 0: im2col", "not a convolution"),
             // Kernels that cannot compute the shape: Winograd off 3x3/1, a 1x1 through im2col.
-            ("64 52 52 3 2 1 128 1 2: winograd-f4", "cannot compute"),
-            ("64 52 52 1 1 0 128 1 2: im2col", "cannot compute"),
-            ("64 52 52 3 1 1 128 1 2: winograd-f4-stacked", "cannot compute"),
-            ("64 52 52 3 1 1 128 1 2: im2col | im2col NaN", "bad timing"),
-            ("64 52 52 3 1 1 128 1 2: im2col | im2col", "without its value"),
-            ("64 52 52 3 1 1 128 1 2: im2col\n64 52 52 3 1 1 128 1 2: winograd-f2", "listed twice"),
+            ("64 52 52 3 2 1 128 1 2 0: winograd-f4", "cannot compute"),
+            ("64 52 52 1 1 0 128 1 2 0: im2col", "cannot compute"),
+            ("64 52 52 3 1 1 128 1 2 0: winograd-f4-stacked", "cannot compute"),
+            ("64 52 52 3 1 1 128 1 2 0: im2col | im2col NaN", "bad timing"),
+            ("64 52 52 3 1 1 128 1 2 0: im2col | im2col", "without its value"),
+            ("64 52 52 3 1 1 128 1 2 0: im2col\n64 52 52 3 1 1 128 1 2 0: winograd-f2", "listed twice"),
+            // The pool field: 0 or 1, and 1 only where a 2x2/2 pool tiles the output.
+            ("64 52 52 3 1 1 128 1 2 2: im2col", "neither 0 nor 1"),
+            ("64 13 13 3 1 1 128 1 2 1: im2col", "not a convolution"),
+            // The fused pool names a layer followed by its pool.
+            ("16 52 52 3 1 1 32 1 2 0: direct-pooled", "cannot compute"),
         ];
         for (body, reason) in cases {
             let text = if body.is_empty() || body.starts_with("something") {
@@ -414,7 +450,7 @@ mod tests {
             let err = KernelTable::parse(&text, "m").expect_err(body);
             assert!(matches!(err, TableError::Malformed { .. }) && err.to_string().contains(reason), "{body:?}: {err}");
         }
-        let fine = with_header("m", "# comment\n\n64 52 52 3 1 1 128 1 2: winograd-f2\n");
+        let fine = with_header("m", "# comment\n\n64 52 52 3 1 1 128 1 2 0: winograd-f2\n");
         assert_eq!(KernelTable::parse(&fine, "m").expect("comments and blank lines are fine").len(), 1);
     }
 

@@ -25,17 +25,22 @@ const BLOCK: usize = 8;
 const HALF: usize = BLOCK / 2;
 /// Output columns per register block (one AVX-512 register, two AVX2 ones).
 const LANES: usize = 16;
-/// The most taps (`C_in * k * k`) the direct kernel takes; beyond it the weights of one
-/// block no longer stay in L1 and im2col's product is efficient anyway.
-const MAX_TAPS: usize = 32 * 9;
+/// The most taps (`C_in * k * k`) the direct kernel takes: a block's weights (36 KiB at
+/// 128 x 9 taps) still stream from L1/L2; past it im2col's product is efficient anyway.
+const MAX_TAPS: usize = 128 * 9;
 
-/// Whether the rules pick the direct kernel for `g`. Measured on a 2-core Sapphire Rapids
-/// (`yolov3 bench --profile`, 2 threads, 416; ms, direct vs im2col): 16->32 at 208 3.0 vs 4.3;
-/// 3->16 at 416 3.9 vs 4.1 and 3->32 at 416 8.4 vs 7.6 (three input channels give too few
-/// taps per output to hide the writes); the stride-2 32->64 416->208 26 vs 18 (the phase
-/// split costs more than im2col's column matrix). So: stride 1, at least 8 input channels.
+/// The most taps for which the rules pick the direct kernel (when Winograd does not apply).
+const RULES_TAPS: usize = 64 * 9;
+
+/// Whether the rules pick the direct kernel for `g` (Winograd is chosen before it): up to
+/// [`RULES_TAPS`] taps, any stride. Measured on a 2-core AMD EPYC (Zen 4; `yolov3 bench
+/// --profile`, 2 threads, 416; ms, direct vs im2col in bands): 3->16 at 416 1.3 vs 2.6; 3->32
+/// at 416 2.2-2.6 vs 3.2-3.8; 16->32 at 208 2.4 vs 2.9; stride 2 32->64 416->208 12.5-13.7 vs
+/// 13.8-15.4 and 64->128 208->104 10.9 vs 12.3, but 128->256 104->52 11.3-11.6 vs 9.8-10.6.
+/// (On a 2-core Sapphire Rapids, before bias and activation moved into registers, direct won
+/// only from 8 input channels at stride 1: 16->32 3.0 vs 4.3 ms, 3->16 3.9 vs 4.1.)
 pub(crate) fn applies(g: &ConvGeometry, out_channels: usize) -> bool {
-    supports(g, out_channels) && g.stride == 1 && g.in_channels >= 8
+    supports(g, out_channels) && g.patch_len() <= RULES_TAPS
 }
 
 /// Whether the direct kernel can compute `g` on this CPU at all (any stride, tested): a
@@ -168,44 +173,48 @@ fn run(image: &[f32], g: &ConvGeometry, p: &ConvParams<'_>, out: &mut [f32], poo
     let last_base = input.row_base(out_h - 1) + (out_w - 1) / block_cols * block_cols;
     let last_end = last_base + offsets.iter().max().map_or(0, |&o| o + block_cols);
     assert!(last_end <= input.data.len(), "the phased input covers every tap");
-    // Work items: (channel block, band of rows of `out`), about four per thread; each writes
-    // its rows of its block's planes.
+    // Work items: bands of rows of `out` across every channel, about four per thread. Each
+    // computes its rows one at a time, every channel block of a row before the next row, so
+    // the input rows that one output row reads stay in cache for all the blocks. (Items of one
+    // channel block each streamed the whole input from L3 once per block: the stride-2
+    // 32->64 416->208 ran at half im2col's speed that way.)
     let (rows_out, cols_out) = if pooled { (out_h / 2, out_w / 2) } else { (out_h, out_w) };
     let plane = rows_out * cols_out;
-    let blocks = p.out_channels.div_ceil(BLOCK);
-    let wanted = (4 * rayon::current_num_threads()).div_ceil(blocks).clamp(1, rows_out);
-    let rows_per_item = rows_out.div_ceil(wanted);
-    let band_len = rows_per_item * cols_out;
-    let bands = plane.div_ceil(band_len); // as `plane_bands` numbers its items
-    let pieces = plane_bands(&mut out[..p.out_channels * plane], plane, band_len, BLOCK);
-    pieces.into_par_iter().enumerate().filter(|(_, planes)| !planes.is_empty()).for_each(|(item, mut planes)| {
-        let (b, band) = (item / bands, item % bands);
-        let block = Block {
+    let rows_per_item = rows_out.div_ceil(4 * rayon::current_num_threads()).max(1);
+    let pieces = plane_bands(&mut out[..p.out_channels * plane], plane, rows_per_item * cols_out, p.out_channels);
+    let blocks: Vec<Block<'_>> = (0..p.out_channels.div_ceil(BLOCK))
+        .map(|b| Block {
             input: &input,
             offsets: &offsets,
             weights: &packed[b * taps * BLOCK..][..taps * BLOCK],
-            bias: p.bias.map(|all| &all[b * BLOCK..b * BLOCK + planes.len()]),
+            bias: p.bias.map(|all| &all[b * BLOCK..p.out_channels.min((b + 1) * BLOCK)]),
             activation: p.activation,
             out_w,
-        };
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supports` admits these kernels only where the CPU has AVX-512F.
-        unsafe {
-            if pooled {
-                block.pooled_rows_avx512(band * rows_per_item, &mut planes)
-            } else {
-                block.rows_avx512(band * rows_per_item, &mut planes)
+        })
+        .collect();
+    pieces.into_par_iter().enumerate().for_each(|(band, mut planes)| {
+        for r in 0..planes[0].len() / cols_out {
+            for (block, planes) in blocks.iter().zip(planes.chunks_mut(BLOCK)) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `supports` admits these kernels only where the CPU has AVX-512F.
+                unsafe {
+                    if pooled {
+                        block.pooled_row_avx512(band * rows_per_item + r, r, planes)
+                    } else {
+                        block.row_avx512(band * rows_per_item + r, r, planes)
+                    }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = (block, planes, band, r);
+                    unreachable!("direct::supports is false off x86-64")
+                }
             }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (block, planes);
-            unreachable!("direct::supports is false off x86-64")
         }
     });
 }
 
-/// What every work item of one call shares, with its channel block's weights and bias.
+/// One channel block's weights and bias, with what every block of one call shares.
 struct Block<'a> {
     input: &'a Phased,
     offsets: &'a [usize],
@@ -237,68 +246,66 @@ impl Block<'_> {
         acc
     }
 
-    /// Output rows `first..` (as many as `planes` hold) of this channel block: [`BLOCK`]
+    /// Output row `oy` of this channel block into row `r` of its `planes`: [`BLOCK`]
     /// accumulators of two [`LANES`]-column registers each over all taps (one register where
     /// fewer columns are left), so each broadcast weight feeds two FMAs and each tap costs two
     /// input loads and [`BLOCK`] broadcasts for `2 * BLOCK` FMAs. (Written with intrinsics: the
     /// same loop over plain arrays, dispatched by pulp, compiled to scalar FMAs on memory and
     /// ran 4-6x slower than im2col.)
     #[target_feature(enable = "avx512f")]
-    fn rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
+    fn row_avx512(&self, oy: usize, r: usize, planes: &mut [&mut [f32]]) {
         use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
         let out_w = self.out_w;
         // The phased rows hold whole LANES blocks: a double block fits where it ends by then.
         let padded_w = out_w.next_multiple_of(LANES);
-        for r in 0..planes[0].len() / out_w {
-            let row_base = self.input.row_base(first + r);
-            let mut x0 = 0;
-            while x0 < out_w {
-                let src = self.input.data[row_base + x0..].as_ptr();
-                if x0 + 2 * LANES <= padded_w {
-                    let (mut acc0, mut acc1) = (self.start::<BLOCK>(0), self.start::<BLOCK>(0));
-                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-                        // SAFETY: `run` checked that the farthest tap of the last block ends
-                        // inside `data`; both halves of this block and tap are no farther.
-                        let (xa, xb) =
-                            unsafe { (_mm512_loadu_ps(src.add(off)), _mm512_loadu_ps(src.add(off + LANES))) };
-                        for ((a0, a1), &wv) in acc0.iter_mut().zip(acc1.iter_mut()).zip(wt) {
-                            let w = _mm512_set1_ps(wv);
-                            *a0 = _mm512_fmadd_ps(w, xa, *a0);
-                            *a1 = _mm512_fmadd_ps(w, xb, *a1);
-                        }
+        let row_base = self.input.row_base(oy);
+        let mut x0 = 0;
+        while x0 < out_w {
+            let src = self.input.data[row_base + x0..].as_ptr();
+            if x0 + 2 * LANES <= padded_w {
+                let (mut acc0, mut acc1) = (self.start::<BLOCK>(0), self.start::<BLOCK>(0));
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: `run` checked that the farthest tap of the last block ends
+                    // inside `data`; both halves of this block and tap are no farther.
+                    let (xa, xb) = unsafe { (_mm512_loadu_ps(src.add(off)), _mm512_loadu_ps(src.add(off + LANES))) };
+                    for ((a0, a1), &wv) in acc0.iter_mut().zip(acc1.iter_mut()).zip(wt) {
+                        let w = _mm512_set1_ps(wv);
+                        *a0 = _mm512_fmadd_ps(w, xa, *a0);
+                        *a1 = _mm512_fmadd_ps(w, xb, *a1);
                     }
-                    // The first half is whole (x0 + LANES < out_w); the second may be partial.
-                    let second = LANES.min(out_w - x0 - LANES);
-                    for ((plane, a0), a1) in planes.iter_mut().zip(acc0).zip(acc1) {
-                        self.put(plane, r * out_w + x0, LANES, a0);
-                        self.put(plane, r * out_w + x0 + LANES, second, a1);
-                    }
-                    x0 += 2 * LANES;
-                } else {
-                    let mut acc = self.start::<BLOCK>(0);
-                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-                        // SAFETY: as above.
-                        let x = unsafe { _mm512_loadu_ps(src.add(off)) };
-                        for (a, &wv) in acc.iter_mut().zip(wt) {
-                            *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
-                        }
-                    }
-                    let n = LANES.min(out_w - x0);
-                    for (plane, a) in planes.iter_mut().zip(acc) {
-                        self.put(plane, r * out_w + x0, n, a);
-                    }
-                    x0 += LANES;
                 }
+                // The first half is whole (x0 + LANES < out_w); the second may be partial.
+                let second = LANES.min(out_w - x0 - LANES);
+                for ((plane, a0), a1) in planes.iter_mut().zip(acc0).zip(acc1) {
+                    self.put(plane, r * out_w + x0, LANES, a0);
+                    self.put(plane, r * out_w + x0 + LANES, second, a1);
+                }
+                x0 += 2 * LANES;
+            } else {
+                let mut acc = self.start::<BLOCK>(0);
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: as above.
+                    let x = unsafe { _mm512_loadu_ps(src.add(off)) };
+                    for (a, &wv) in acc.iter_mut().zip(wt) {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                    }
+                }
+                let n = LANES.min(out_w - x0);
+                for (plane, a) in planes.iter_mut().zip(acc) {
+                    self.put(plane, r * out_w + x0, n, a);
+                }
+                x0 += LANES;
             }
         }
     }
 
-    /// Pooled output rows `first..` (as many as `planes` hold) of this channel block: for each
-    /// pair of convolution rows and block of `2 * LANES` columns, [`HALF`] channels at a time,
+    /// Pooled output row `py` of this channel block into row `r` of its `planes`: for the
+    /// convolution rows `2 py` and `2 py + 1` and each block of `2 * LANES` columns, [`HALF`]
+    /// channels at a time,
     /// the two rows' accumulators (bias included), their maximum, then the maximum of each
     /// column pair, activated and stored: `LANES` pooled columns per register.
     #[target_feature(enable = "avx512f")]
-    fn pooled_rows_avx512(&self, first: usize, planes: &mut [&mut [f32]]) {
+    fn pooled_row_avx512(&self, py: usize, r: usize, planes: &mut [&mut [f32]]) {
         use std::arch::x86_64::{
             _mm512_fmadd_ps, _mm512_loadu_epi32, _mm512_loadu_ps, _mm512_max_ps, _mm512_permutex2var_ps, _mm512_set1_ps,
         };
@@ -307,41 +314,39 @@ impl Block<'_> {
         // SAFETY: both arrays hold LANES i32s.
         let (even, odd) = unsafe { (_mm512_loadu_epi32(EVEN.as_ptr()), _mm512_loadu_epi32(ODD.as_ptr())) };
         let (out_w, pooled_w) = (self.out_w, self.out_w / 2);
-        for r in 0..planes[0].len() / pooled_w {
-            let (top, bottom) = (self.input.row_base(2 * (first + r)), self.input.row_base(2 * (first + r) + 1));
-            for x0 in (0..out_w).step_by(2 * LANES) {
-                let (a, b) = (self.input.data[top + x0..].as_ptr(), self.input.data[bottom + x0..].as_ptr());
-                let n = LANES.min(pooled_w - x0 / 2);
-                for half in (0..planes.len()).step_by(HALF) {
-                    let (mut a0, mut a1) = (self.start::<HALF>(half), self.start::<HALF>(half));
-                    let (mut b0, mut b1) = (a0, a1);
-                    for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-                        // SAFETY: `run` checked that the farthest tap of the last double block
-                        // of the last row ends inside `data`; these are no farther.
-                        let (xa0, xa1, xb0, xb1) = unsafe {
-                            (
-                                _mm512_loadu_ps(a.add(off)),
-                                _mm512_loadu_ps(a.add(off + LANES)),
-                                _mm512_loadu_ps(b.add(off)),
-                                _mm512_loadu_ps(b.add(off + LANES)),
-                            )
-                        };
-                        for (c, &wv) in wt[half..half + HALF].iter().enumerate() {
-                            let w = _mm512_set1_ps(wv);
-                            a0[c] = _mm512_fmadd_ps(w, xa0, a0[c]);
-                            a1[c] = _mm512_fmadd_ps(w, xa1, a1[c]);
-                            b0[c] = _mm512_fmadd_ps(w, xb0, b0[c]);
-                            b1[c] = _mm512_fmadd_ps(w, xb1, b1[c]);
-                        }
+        let (top, bottom) = (self.input.row_base(2 * py), self.input.row_base(2 * py + 1));
+        for x0 in (0..out_w).step_by(2 * LANES) {
+            let (a, b) = (self.input.data[top + x0..].as_ptr(), self.input.data[bottom + x0..].as_ptr());
+            let n = LANES.min(pooled_w - x0 / 2);
+            for half in (0..planes.len()).step_by(HALF) {
+                let (mut a0, mut a1) = (self.start::<HALF>(half), self.start::<HALF>(half));
+                let (mut b0, mut b1) = (a0, a1);
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: `run` checked that the farthest tap of the last double block
+                    // of the last row ends inside `data`; these are no farther.
+                    let (xa0, xa1, xb0, xb1) = unsafe {
+                        (
+                            _mm512_loadu_ps(a.add(off)),
+                            _mm512_loadu_ps(a.add(off + LANES)),
+                            _mm512_loadu_ps(b.add(off)),
+                            _mm512_loadu_ps(b.add(off + LANES)),
+                        )
+                    };
+                    for (c, &wv) in wt[half..half + HALF].iter().enumerate() {
+                        let w = _mm512_set1_ps(wv);
+                        a0[c] = _mm512_fmadd_ps(w, xa0, a0[c]);
+                        a1[c] = _mm512_fmadd_ps(w, xa1, a1[c]);
+                        b0[c] = _mm512_fmadd_ps(w, xb0, b0[c]);
+                        b1[c] = _mm512_fmadd_ps(w, xb1, b1[c]);
                     }
-                    for (c, plane) in planes[half..].iter_mut().take(HALF).enumerate() {
-                        let (left, right) = (_mm512_max_ps(a0[c], b0[c]), _mm512_max_ps(a1[c], b1[c]));
-                        let pairs = _mm512_max_ps(
-                            _mm512_permutex2var_ps(left, even, right),
-                            _mm512_permutex2var_ps(left, odd, right),
-                        );
-                        self.put(plane, r * pooled_w + x0 / 2, n, pairs);
-                    }
+                }
+                for (c, plane) in planes[half..].iter_mut().take(HALF).enumerate() {
+                    let (left, right) = (_mm512_max_ps(a0[c], b0[c]), _mm512_max_ps(a1[c], b1[c]));
+                    let pairs = _mm512_max_ps(
+                        _mm512_permutex2var_ps(left, even, right),
+                        _mm512_permutex2var_ps(left, odd, right),
+                    );
+                    self.put(plane, r * pooled_w + x0 / 2, n, pairs);
                 }
             }
         }

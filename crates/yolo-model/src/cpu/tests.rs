@@ -71,11 +71,11 @@ fn matches_generic_conv_for_darknet_geometries() {
     device.seed(7);
     let cases = [
         // (kernel expected, spec, input [B, C, H, W])
-        ("im2col", spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 24]),
-        ("im2col", spec(3, 8, 3, 1, 0, Activation::Mish), [1, 3, 9, 7]),
+        ("direct", spec(3, 16, 3, 1, 1, Activation::Leaky), [1, 3, 20, 24]),
+        ("direct", spec(3, 8, 3, 1, 0, Activation::Mish), [1, 3, 9, 7]),
         ("pointwise", spec(32, 16, 1, 1, 0, Activation::Leaky), [2, 32, 13, 13]),
         ("pointwise", spec(16, 24, 1, 1, 0, Activation::Linear), [1, 16, 7, 9]),
-        ("im2col", spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
+        ("direct", spec(16, 32, 3, 2, 1, Activation::Leaky), [2, 16, 19, 22]),
         ("direct", spec(8, 8, 3, 1, 0, Activation::Relu), [1, 8, 6, 5]),
         ("direct", spec(8, 12, 3, 1, 1, Activation::Swish), [1, 8, 5, 6]),
         ("direct", spec(8, 12, 3, 1, 1, Activation::Mish), [1, 8, 5, 6]),
@@ -85,13 +85,16 @@ fn matches_generic_conv_for_darknet_geometries() {
         ("direct", spec(16, 24, 3, 1, 1, Activation::Leaky), [2, 16, 13, 13]),
         ("im2col", spec(8, 6, 3, 1, 1, Activation::Leaky), [1, 8, 9, 9]),
         // tiny's 16->32 at 208 (13 column blocks), a last column block of 2 (210 = 13 x 16 +
-        // 2), batch 2, 32 x 9 = 288 taps (the most the direct kernel takes).
+        // 2), batch 2, 32 x 9 = 288 taps, 64 x 9 = 576 (the most the rules give it), and 128 x 9
+        // (the most it takes: a candidate only).
         ("direct", spec(16, 32, 3, 1, 1, Activation::Leaky), [1, 16, 208, 208]),
         ("direct", spec(8, 16, 3, 1, 1, Activation::Leaky), [2, 8, 40, 210]),
         ("direct", spec(32, 40, 3, 1, 1, Activation::Linear), [2, 32, 33, 35]),
+        ("direct", spec(64, 24, 3, 2, 1, Activation::Leaky), [1, 64, 30, 66]),
+        ("im2col", spec(128, 16, 3, 2, 1, Activation::Leaky), [1, 128, 20, 22]),
         // Several bands of the column matrix (in parallel, the last one shorter), stride 1 and 2.
-        ("im2col", spec(64, 16, 3, 1, 1, Activation::Leaky), [1, 64, 130, 140]),
-        ("im2col", spec(64, 16, 3, 2, 1, Activation::Leaky), [1, 64, 130, 140]),
+        ("im2col", spec(72, 16, 3, 1, 1, Activation::Leaky), [1, 72, 130, 140]),
+        ("im2col", spec(72, 16, 3, 2, 1, Activation::Leaky), [1, 72, 130, 140]),
         // Weights over 2 MiB (232 x 2304 floats): one band at a time, the product threaded.
         ("im2col", spec(256, 232, 3, 2, 1, Activation::Leaky), [1, 256, 9, 10]),
         // Winograd F(4x4) on wide maps, F(2x2) on narrow ones: odd sizes, partial tiles, a

@@ -53,6 +53,7 @@ mod direct;
 mod flex;
 mod gemm;
 mod im2col;
+mod phases;
 mod pool;
 mod tune;
 mod upsample;

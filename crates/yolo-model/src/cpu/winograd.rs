@@ -20,10 +20,10 @@
 
 use rayon::prelude::*;
 
-use super::buffers;
 use super::conv::{activate_plain, plane_bands};
 use super::gemm::{matmul, Mat, MatMut};
 use super::im2col::ConvGeometry;
+use super::{buffers, phases};
 use crate::cfg::Activation;
 
 /// Floats of `V` and `M` per band (16 MiB): they are written and read back once each.
@@ -234,11 +234,17 @@ pub(crate) fn conv3x3(
 fn input_transform(variant: Variant, image: &[f32], g: &ConvGeometry, first: usize, rows: usize, v: &mut [f32]) {
     let (m, alpha) = (variant.m(), variant.alpha());
     let n = rows * (g.width.div_ceil(m) + 1);
-    // d: α input rows x m phases x n; s: their row transforms, same shape.
-    let scratch = || (vec![0.0f32; alpha * m * n], vec![0.0f32; alpha * m * n]);
+    // d: α input rows x m phases x n; s: their row transforms, same shape; pad: one padded
+    // image row in whole registers, for `phases::split`.
+    let len = g.width.div_ceil(m) + 1;
+    let fast = phases::available();
+    let scratch =
+        || (vec![0.0f32; alpha * m * n], vec![0.0f32; alpha * m * n], vec![0.0f32; m * len.next_multiple_of(16)]);
     v.par_chunks_exact_mut(alpha * alpha * n)
         .zip(image.par_chunks_exact(g.height * g.width))
-        .for_each_init(scratch, |(d, s), (v, plane)| input_channel(d, s, v, plane, variant, g, first, rows));
+        .for_each_init(scratch, |(d, s, pad), (v, plane)| {
+            input_channel(d, s, pad, v, plane, variant, g, first, rows, fast)
+        });
 }
 
 simd_fn! {
@@ -246,12 +252,14 @@ simd_fn! {
 fn input_channel<'a>(
     d: &'a mut [f32],
     s: &'a mut [f32],
+    pad: &'a mut [f32],
     v: &'a mut [f32],
     plane: &'a [f32],
     variant: Variant,
     g: &'a ConvGeometry,
     first: usize,
     rows: usize,
+    fast: bool,
 ) {
     let (m, alpha, bt) = (variant.m(), variant.alpha(), variant.bt());
     let (h, w) = (g.height, g.width);
@@ -260,6 +268,13 @@ fn input_channel<'a>(
     for i in 0..alpha {
         for ty in 0..rows {
             let y = (m * (first + ty) + i).checked_sub(1).filter(|&y| y < h);
+            if let (true, Some(y)) = (fast, y) {
+                // Padded column c is image column c - 1: one copy, then the split.
+                pad[1..=w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+                pad[w + 1..].fill(0.0);
+                phases::split(pad, m, len, d, i * m * n + ty * len, n);
+                continue;
+            }
             for r in 0..m {
                 let dst = &mut d[(i * m + r) * n + ty * len..(i * m + r) * n + (ty + 1) * len];
                 match y {
@@ -312,11 +327,12 @@ fn output_transform(
     // z: α columns x n for one output row q; e: m phases x n; row: m tw.
     let scratch = || (vec![0.0f32; alpha * n], vec![0.0f32; m * n], vec![0.0f32; m * tw]);
     let channels = mm.len() / (alpha * alpha * n);
+    let fast = phases::available();
     out.par_chunks_exact_mut(g.height * g.width).enumerate().for_each_init(scratch, |(z, e, row), (c, plane)| {
         let b = bias.map_or(0.0, |b| b[c]);
         // Point p of channel c sits at (p C_out + c) n: stride C_out n from &mm[c n..].
         let mc = &mm[c * n..];
-        output_channel(z, e, row, plane, mc, channels * n, b, variant, g, first, rows, activation);
+        output_channel(z, e, row, plane, mc, channels * n, b, variant, g, first, rows, activation, fast);
     });
 }
 
@@ -336,6 +352,7 @@ fn output_channel<'a>(
     first: usize,
     rows: usize,
     activation: Activation,
+    fast: bool,
 ) {
     let (m, alpha, at) = (variant.m(), variant.alpha(), variant.at());
     let (h, w) = (g.height, g.width);
@@ -356,6 +373,13 @@ fn output_channel<'a>(
             let y = m * (first + ty) + q;
             if y >= h {
                 break;
+            }
+            if fast {
+                let dst = &mut plane[y * w..(y + 1) * w];
+                if !phases::merge(e, ty * len, n, m, tw, b, activation, dst) {
+                    activate_plain(dst, activation);
+                }
+                continue;
             }
             for (tx, cell) in row.chunks_exact_mut(m).enumerate() {
                 for (r, v) in cell.iter_mut().enumerate() {

@@ -13,6 +13,8 @@
 use rayon::prelude::*;
 
 use super::buffers::{self, Buffer};
+#[cfg(target_arch = "x86_64")]
+use super::conv::activate_avx512;
 use super::conv::{activate_plain, plane_bands, ConvParams};
 use super::im2col::ConvGeometry;
 use crate::cfg::Activation;
@@ -356,27 +358,15 @@ impl Block<'_> {
     /// piecewise-linear activations, through [`activate_plain`] for the others.
     #[target_feature(enable = "avx512f")]
     fn put(&self, plane: &mut [f32], at: usize, n: usize, v: __m512) {
-        use std::arch::x86_64::{
-            _mm512_cmp_ps_mask, _mm512_mask_mul_ps, _mm512_mask_storeu_ps, _mm512_max_ps, _mm512_set1_ps,
-            _mm512_setzero_ps, _mm512_storeu_ps, _CMP_NGE_UQ,
-        };
+        use std::arch::x86_64::{_mm512_mask_storeu_ps, _mm512_storeu_ps};
         let dst = &mut plane[at..][..n];
-        // Each matches `activate_plain` value for value (NaN included).
-        let v = match self.activation {
-            Activation::Linear => v,
-            Activation::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
-            Activation::Leaky => {
-                let negative = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(v, _mm512_setzero_ps());
-                _mm512_mask_mul_ps(v, negative, v, _mm512_set1_ps(0.1))
-            }
-            _ => {
-                let mut lanes = [0.0f32; LANES];
-                // SAFETY: `lanes` holds LANES floats.
-                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
-                activate_plain(&mut lanes[..n], self.activation);
-                dst.copy_from_slice(&lanes[..n]);
-                return;
-            }
+        let Some(v) = activate_avx512(v, self.activation) else {
+            let mut lanes = [0.0f32; LANES];
+            // SAFETY: `lanes` holds LANES floats.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+            activate_plain(&mut lanes[..n], self.activation);
+            dst.copy_from_slice(&lanes[..n]);
+            return;
         };
         let mask = ((1u32 << n) - 1) as u16;
         // SAFETY: `dst` holds `n` <= LANES floats and the mask writes only those.

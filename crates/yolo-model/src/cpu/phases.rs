@@ -11,6 +11,8 @@
 //! Only for `m` = 2 and 4 (F(2x2) and F(4x4)) on CPUs with AVX-512F; elsewhere the callers keep
 //! their plain loops ([`available`]).
 
+#[cfg(target_arch = "x86_64")]
+use super::conv::activate_avx512;
 use crate::cfg::Activation;
 
 /// Tiles per register.
@@ -38,31 +40,32 @@ pub(crate) fn split(padded: &[f32], m: usize, len: usize, out: &mut [f32], first
     }
 }
 
-/// Merges `m` phase rows back into `dst`, adding `b`: `dst[m * tx + r] = e[first + r * stride +
-/// tx] + b` for `tx < tiles` while `m * tx + r < dst.len()`. Linear, leaky and ReLU are applied
-/// too (returns `true`); for the other activations the caller applies them (`false`).
+/// `m` phase rows of `tiles` floats in `data`: phase `r` starts at `first + r * stride`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PhaseRows<'a> {
+    pub data: &'a [f32],
+    pub first: usize,
+    pub stride: usize,
+    pub m: usize,
+    pub tiles: usize,
+}
+
+/// Merges the phase rows back into `dst`, adding `b`: `dst[m * tx + r] = phase r's [tx] + b`
+/// for `tx < tiles` while `m * tx + r < dst.len()`. Linear, leaky and ReLU are applied too
+/// (returns `true`); for the other activations the caller applies them (`false`).
 ///
 /// # Panics
 /// As [`split`], and when `dst` is longer than the tiles cover.
 #[allow(unsafe_code)] // the call into the AVX-512 body
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn merge(
-    e: &[f32],
-    first: usize,
-    stride: usize,
-    m: usize,
-    tiles: usize,
-    b: f32,
-    activation: Activation,
-    dst: &mut [f32],
-) -> bool {
+pub(crate) fn merge(rows: PhaseRows<'_>, b: f32, activation: Activation, dst: &mut [f32]) -> bool {
+    let PhaseRows { data, first, stride, m, tiles } = rows;
     assert!(available() && (m == 2 || m == 4), "phases::merge needs AVX-512 and m of 2 or 4");
     assert!(dst.len() <= m * tiles, "the tiles cover the row");
-    assert!(tiles == 0 || first + (m - 1) * stride + tiles <= e.len(), "every phase row is there");
+    assert!(tiles == 0 || first + (m - 1) * stride + tiles <= data.len(), "every phase row is there");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `available` checked AVX-512F; the bounds above are the body's.
     unsafe {
-        merge_avx512(e, first, stride, m, tiles, b, activation, dst)
+        merge_avx512(rows, b, activation, dst)
     }
 }
 
@@ -112,20 +115,10 @@ fn split_avx512(padded: &[f32], m: usize, len: usize, out: &mut [f32], first: us
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(unsafe_code)] // masked loads and stores inside the slices checked by `merge`
-#[allow(clippy::too_many_arguments)]
-fn merge_avx512(
-    e: &[f32],
-    first: usize,
-    stride: usize,
-    m: usize,
-    tiles: usize,
-    b: f32,
-    activation: Activation,
-    dst: &mut [f32],
-) -> bool {
+fn merge_avx512(rows: PhaseRows<'_>, b: f32, activation: Activation, dst: &mut [f32]) -> bool {
     use std::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_loadu_epi32, _mm512_mask_mul_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_permutex2var_ps, _mm512_set1_ps, _mm512_setzero_ps, _CMP_NGE_UQ,
+        _mm512_add_ps, _mm512_loadu_epi32, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps,
+        _mm512_set1_ps, _mm512_setzero_ps,
     };
     // Level 1 interleaves two registers (a0 b0 a1 b1 ...: low and high halves); level 2 (m = 4)
     // interleaves pairs of those (a0 b0 c0 d0 a1 ...).
@@ -137,16 +130,8 @@ fn merge_avx512(
         [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23],
         [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31],
     ];
-    // Each matches `activate_plain` value for value (NaN included).
-    let activated = matches!(activation, Activation::Linear | Activation::Leaky | Activation::Relu);
-    let activate = |v: __m512| match activation {
-        Activation::Relu => _mm512_max_ps(v, _mm512_setzero_ps()),
-        Activation::Leaky => {
-            let negative = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(v, _mm512_setzero_ps());
-            _mm512_mask_mul_ps(v, negative, v, _mm512_set1_ps(0.1))
-        }
-        _ => v,
-    };
+    let PhaseRows { data: e, first, stride, m, tiles } = rows;
+    let activated = activate_avx512(_mm512_setzero_ps(), activation).is_some();
     let bias = _mm512_set1_ps(b);
     // SAFETY: each table row holds LANES i32s.
     let idx = |t: &[[i32; LANES]; 2], i: usize| unsafe { _mm512_loadu_epi32(t[i].as_ptr()) };
@@ -182,7 +167,7 @@ fn merge_avx512(
             }
             let n = LANES.min(dst.len() - at);
             let v = _mm512_add_ps(v, bias);
-            let v = if activated { activate(v) } else { v };
+            let v = activate_avx512(v, activation).unwrap_or(v);
             let out = &mut dst[at..][..n];
             // SAFETY: the mask writes the `n` floats of `out`.
             unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), ((1u32 << n) - 1) as u16, v) };
@@ -218,7 +203,8 @@ mod tests {
                 for width in [m * tiles, m * tiles - 1, (m * tiles).saturating_sub(m + 1).max(1)] {
                     for activation in [Activation::Leaky, Activation::Linear, Activation::Relu, Activation::Mish] {
                         let mut dst = vec![f32::NAN; width];
-                        let done = merge(&out, 5, stride, m, tiles, 0.25, activation, &mut dst);
+                        let rows = PhaseRows { data: &out, first: 5, stride, m, tiles };
+                        let done = merge(rows, 0.25, activation, &mut dst);
                         assert_eq!(done, activation != Activation::Mish);
                         let mut expected: Vec<f32> = padded[..width].iter().map(|v| v + 0.25).collect();
                         if done {

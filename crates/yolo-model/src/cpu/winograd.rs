@@ -391,7 +391,8 @@ fn output_channel<'a>(
             }
             if fast {
                 let dst = &mut plane[y * w..(y + 1) * w];
-                if !phases::merge(e, ty * tw, n, m, tw, b, activation, dst) {
+                let rows = phases::PhaseRows { data: e, first: ty * tw, stride: n, m, tiles: tw };
+                if !phases::merge(rows, b, activation, dst) {
                     activate_plain(dst, activation);
                 }
                 continue;

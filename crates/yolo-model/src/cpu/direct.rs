@@ -311,10 +311,9 @@ impl Block<'_> {
         use std::arch::x86_64::{
             _mm512_fmadd_ps, _mm512_loadu_epi32, _mm512_loadu_ps, _mm512_max_ps, _mm512_permutex2var_ps, _mm512_set1_ps,
         };
-        const EVEN: [i32; LANES] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
-        const ODD: [i32; LANES] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+        let [even, odd] = super::phases::HALVES;
         // SAFETY: both arrays hold LANES i32s.
-        let (even, odd) = unsafe { (_mm512_loadu_epi32(EVEN.as_ptr()), _mm512_loadu_epi32(ODD.as_ptr())) };
+        let (even, odd) = unsafe { (_mm512_loadu_epi32(even.as_ptr()), _mm512_loadu_epi32(odd.as_ptr())) };
         let (out_w, pooled_w) = (self.out_w, self.out_w / 2);
         let (top, bottom) = (self.input.row_base(2 * py), self.input.row_base(2 * py + 1));
         for x0 in (0..out_w).step_by(2 * LANES) {

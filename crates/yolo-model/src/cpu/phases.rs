@@ -18,6 +18,14 @@ use crate::cfg::Activation;
 /// Tiles per register.
 const LANES: usize = 16;
 
+/// `vpermt2ps` indices of the even and the odd elements of two registers (32 floats): the
+/// two column phases of a row (here), or the two columns of each 2x2 pool window
+/// ([`super::direct`]).
+pub(crate) const HALVES: [[i32; LANES]; 2] = [
+    [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
+    [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31],
+];
+
 /// Whether [`split`] and [`merge`] run on this CPU.
 pub(crate) fn available() -> bool {
     super::simd_level() == "avx512"
@@ -76,12 +84,8 @@ fn split_avx512(padded: &[f32], m: usize, len: usize, out: &mut [f32], first: us
     use std::arch::x86_64::{
         _mm512_loadu_epi32, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_permutex2var_ps, _mm512_shuffle_f32x4,
     };
-    // m = 2: phase r is elements r, r + 2, ... of two registers. m = 4: elements r, r + 4, ...
-    // of registers 0-1 and of 2-3 (eight each), joined.
-    const HALVES: [[i32; LANES]; 2] = [
-        [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
-        [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31],
-    ];
+    // m = 2: phase r is elements r, r + 2, ... of two registers ([`HALVES`]). m = 4: elements
+    // r, r + 4, ... of registers 0-1 and of 2-3 (eight each), joined.
     const QUARTERS: [[i32; LANES]; 4] = [
         [0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28],
         [1, 5, 9, 13, 17, 21, 25, 29, 1, 5, 9, 13, 17, 21, 25, 29],

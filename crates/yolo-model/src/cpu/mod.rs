@@ -9,7 +9,8 @@
 //! im2col at all: the image already is the column matrix. Stride-1 3x3 convolutions, most of
 //! the arithmetic, use Winograd F(4x4, 3x3) or F(2x2, 3x3) ([`winograd`], chosen per layer
 //! from measurements): up to 4x fewer multiplies. Layers with few input channels (the
-//! first ones, where the product would be too thin) use a direct kernel ([`direct`]).
+//! first ones, where the product would be too thin) use a direct kernel ([`direct`]), which
+//! can also fuse the 2x2/2 maxpool that follows a conv ([`conv_block_pooled`]).
 //!
 //! Darknet's maxpool and nearest upsampling have host kernels too ([`pool`], [`upsample`]).
 //!

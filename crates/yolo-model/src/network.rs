@@ -203,6 +203,23 @@ impl Yolo {
         }
     }
 
+    /// Layer `i`, a convolution, on `x` through the ops chosen, and whether it also ran the
+    /// maxpool after it ([`Yolo::fuses_pool`]).
+    fn conv(&self, i: usize, x: Tensor<4>) -> (Tensor<4>, bool) {
+        let Some(block) = &self.layers[i] else { unreachable!("Yolo::new builds a ConvBlock for every conv layer") };
+        match self.ops {
+            Ops::Kernels => {
+                let fill = self.config.numerics.maxpool_fill;
+                match self.fused_pool(i).and_then(|pool| block.forward_pooled(&x, pool, fill)) {
+                    Some(y) => (y, true),
+                    None => (block.forward(x), false),
+                }
+            }
+            Ops::Generic => (block.forward_generic(x), false),
+            Ops::LightConvs => (block.forward_light(x), false),
+        }
+    }
+
     /// Runs the layers, calling `after(i, output)` once each layer is computed.
     fn run(&self, x: Tensor<4>, after: &mut dyn FnMut(usize, &Tensor<4>)) -> Vec<Tensor<4>> {
         let spec = &self.config.spec;
@@ -213,24 +230,13 @@ impl Yolo {
         let mut pooled = false;
         for (i, layer) in spec.layers.iter().enumerate() {
             x = match layer {
+                // This maxpool already ran, fused into the convolution before it.
                 LayerSpec::MaxPool(_) if std::mem::take(&mut pooled) => x,
-                LayerSpec::Conv(_) => match &self.layers[i] {
-                    Some(block) => match self.ops {
-                        Ops::Kernels => {
-                            let fill = self.config.numerics.maxpool_fill;
-                            match self.fused_pool(i).and_then(|pool| block.forward_pooled(&x, pool, fill)) {
-                                Some(y) => {
-                                    pooled = true;
-                                    y
-                                }
-                                None => block.forward(x),
-                            }
-                        }
-                        Ops::Generic => block.forward_generic(x),
-                        Ops::LightConvs => block.forward_light(x),
-                    },
-                    None => unreachable!("Yolo::new builds a ConvBlock for every conv layer"),
-                },
+                LayerSpec::Conv(_) => {
+                    let (y, fused) = self.conv(i, x);
+                    pooled = fused;
+                    y
+                }
                 LayerSpec::MaxPool(pool) if self.ops == Ops::Generic => {
                     maxpool_generic(x, pool, self.config.numerics.maxpool_fill)
                 }

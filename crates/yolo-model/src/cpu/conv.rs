@@ -39,8 +39,9 @@ impl<'a> Kernel<'a> {
     pub fn new(pick: Pick, u: impl FnOnce(Variant) -> &'a [f32]) -> Kernel<'a> {
         match pick.variant() {
             Some(variant) => Kernel::Winograd { variant, u: u(variant), stacked: pick.stacked() },
-            // The fused pool's convolution alone is the direct kernel (`run_pooled` pools).
-            None if pick == Pick::Direct || pick == Pick::DirectPooled => Kernel::Direct,
+            None if pick == Pick::Direct => Kernel::Direct,
+            // Its output is pooled: `HostConv::run_pooled` calls `direct::conv_pooled` itself.
+            None if pick == Pick::DirectPooled => unreachable!("the fused pool never runs through conv2d"),
             None if pick == Pick::Pointwise => Kernel::Pointwise,
             None => Kernel::Im2col { banded: pick == Pick::Im2colBands },
         }

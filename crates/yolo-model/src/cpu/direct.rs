@@ -61,7 +61,7 @@ pub(crate) fn supports(g: &ConvGeometry, out_channels: usize) -> bool {
 /// darknet's padding is never reached). The caller checks that the activation is
 /// non-decreasing ([`pools_after_activation`]).
 pub(crate) fn supports_pooled(g: &ConvGeometry, out_channels: usize) -> bool {
-    supports(g, out_channels) && g.out_height().is_multiple_of(2) && g.out_width().is_multiple_of(2)
+    supports(g, out_channels) && g.pools_2x2()
 }
 
 /// Whether the rules fuse the pool into the direct kernel for `g`: wherever it can, below 32

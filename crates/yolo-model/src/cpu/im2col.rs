@@ -33,6 +33,12 @@ impl ConvGeometry {
     pub fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
+
+    /// Whether a 2x2/2 maxpool without leading padding tiles the output exactly (even height
+    /// and width): the pairs a conv can run fused with its pool.
+    pub fn pools_2x2(&self) -> bool {
+        self.out_height().is_multiple_of(2) && self.out_width().is_multiple_of(2)
+    }
 }
 
 /// Fills `cols` (`patch_len` rows of `rows * W_out` columns) for output rows

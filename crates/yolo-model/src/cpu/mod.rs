@@ -113,8 +113,8 @@ pub fn kernel_name(
     let [batch, in_channels, height, width] = dims;
     let g = ConvGeometry { in_channels, height, width, kernel, stride, padding };
     // As `conv_block_pooled` decides: the pool must tile this output.
-    let pooled = pooled && g.out_height().is_multiple_of(2) && g.out_width().is_multiple_of(2);
-    let key = layer_key(&g, out_channels, batch, pooled);
+    let pooled = pooled && g.pools_2x2();
+    let key = LayerKey::new(&g, out_channels, batch, threads(), pooled);
     let measured = kernel_table().and_then(|t| t.get(&key));
     measured.unwrap_or_else(|| Pick::rules_for(&g, out_channels, batch, pooled)).name()
 }
@@ -125,14 +125,6 @@ pub fn kernel_name(
 /// after pooling.
 pub fn fuses(activation: Activation, pool: &MaxPoolSpec) -> bool {
     pool.size == 2 && pool.stride == 2 && pool.pads().0 == 0 && direct::pools_after_activation(activation)
-}
-
-fn layer_key(g: &ConvGeometry, out_channels: usize, batch: usize, pooled: bool) -> LayerKey {
-    if pooled {
-        LayerKey::pooled(g, out_channels, batch, threads())
-    } else {
-        LayerKey::new(g, out_channels, batch, threads())
-    }
 }
 
 /// The block's output through the fast path, or `None` when it does not apply (another
@@ -146,17 +138,7 @@ fn conv_block_with(block: &ConvBlock, x: &Tensor<4>, table: Option<&KernelTable>
     if block.bn.is_some() {
         return None;
     }
-    let conv = HostConv::new(block, x)?;
-    let (g, batch, out_channels) = (conv.g, conv.batch, conv.out_channels);
-    let mut output = buffers::take(conv.shape().iter().product());
-    let run = |pick: Pick, output: &mut [f32]| conv.run(pick, block.activation, output);
-    // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
-    // kernel then computes the result (unless it ran last), the same numbers as every later call.
-    let (chosen, ran) = pick(&g, out_channels, batch, false, table, |candidate| run(candidate, &mut output));
-    if ran != Some(chosen) {
-        run(chosen, &mut output);
-    }
-    Some(flex::tensor(output, conv.shape()))
+    Some(HostConv::new(block, x)?.compute(None, table))
 }
 
 /// The block's output through the fast path followed by darknet's maxpool `pool`, or `None`
@@ -184,19 +166,11 @@ fn conv_block_pooled_with(
         return None;
     }
     let conv = HostConv::new(block, x)?;
-    let (g, batch, out_channels) = (conv.g, conv.batch, conv.out_channels);
-    let pool = pool::PoolGeometry::new(g.out_height(), g.out_width(), pool, fill);
-    if !pool.tiles_2x2() {
+    if !conv.g.pools_2x2() {
         return None;
     }
-    let shape = [batch, out_channels, g.out_height() / 2, g.out_width() / 2];
-    let mut output = buffers::take(shape.iter().product());
-    let run = |pick: Pick, output: &mut [f32]| conv.run_pooled(pick, block.activation, &pool, output);
-    let (chosen, ran) = pick(&g, out_channels, batch, true, table, |candidate| run(candidate, &mut output));
-    if ran != Some(chosen) {
-        run(chosen, &mut output);
-    }
-    Some(flex::tensor(output, shape))
+    let pool = pool::PoolGeometry::new(conv.g.out_height(), conv.g.out_width(), pool, fill);
+    Some(conv.compute(Some(&pool), table))
 }
 
 /// The block's convolution alone (`W x + conv bias`, no BatchNorm, no activation) through
@@ -266,6 +240,38 @@ impl<'a> HostConv<'a> {
         [self.batch, self.out_channels, self.g.out_height(), self.g.out_width()]
     }
 
+    /// The block's output, pooled by `pool` when given, with the block's activation, through
+    /// the kernel `table` keeps for that shape (measured now if it is new), else the rules'.
+    fn compute(&self, pool: Option<&pool::PoolGeometry>, table: Option<&KernelTable>) -> Tensor<4> {
+        let [batch, channels, h, w] = self.shape();
+        let shape = if pool.is_some() { [batch, channels, h / 2, w / 2] } else { [batch, channels, h, w] };
+        let mut output = buffers::take(shape.iter().product());
+        let activation = self.block.activation;
+        let run = |pick: Pick, output: &mut [f32]| match pool {
+            Some(pool) => self.run_pooled(pick, activation, pool, output),
+            None => self.run(pick, activation, output),
+        };
+        // Measuring (a new shape with a table) runs every candidate into `output`; the chosen
+        // kernel then computes the result (unless it ran last), the same numbers as every later call.
+        let (chosen, ran) =
+            pick(&self.g, channels, batch, pool.is_some(), table, |candidate| run(candidate, &mut output));
+        if ran != Some(chosen) {
+            run(chosen, &mut output);
+        }
+        flex::tensor(output, shape)
+    }
+
+    /// The convolution's parameters as host slices, with `kernel` and `activation`.
+    fn params<'k>(&'k self, kernel: Kernel<'k>, activation: Activation) -> ConvParams<'k> {
+        ConvParams {
+            weight: flex::slice(&self.weight),
+            kernel,
+            bias: self.bias.as_ref().map(flex::slice),
+            out_channels: self.out_channels,
+            activation,
+        }
+    }
+
     /// Runs `pick` into `output`, with `activation` fused (Winograd weights from the block's cache).
     fn run(&self, pick: Pick, activation: Activation, output: &mut [f32]) {
         let (out_channels, in_channels) = (self.out_channels, self.g.in_channels);
@@ -273,35 +279,21 @@ impl<'a> HostConv<'a> {
         let kernel = Kernel::new(pick, |variant| {
             transformed.insert(self.block.cache.winograd(variant, &self.weight, out_channels, in_channels)).as_slice()
         });
-        let params = ConvParams {
-            weight: flex::slice(&self.weight),
-            kernel,
-            bias: self.bias.as_ref().map(flex::slice),
-            out_channels,
-            activation,
-        };
-        conv2d(flex::slice(&self.input), self.batch, &self.g, &params, output);
+        conv2d(flex::slice(&self.input), self.batch, &self.g, &self.params(kernel, activation), output);
     }
 
     /// Runs `pick` and the 2x2/2 maxpool `pool` into `output` (`[B, C_out, H'/2, W'/2]`):
     /// fused for [`Pick::DirectPooled`], else the convolution into a scratch map, then the pool.
     fn run_pooled(&self, pick: Pick, activation: Activation, pool: &pool::PoolGeometry, output: &mut [f32]) {
         if pick != Pick::DirectPooled {
-            let [_, channels, h, w] = self.shape();
-            let mut full = buffers::take(self.batch * channels * h * w);
+            let mut full = buffers::take(self.shape().iter().product());
             self.run(pick, activation, &mut full);
             pool::maxpool(&full, pool, output);
             return;
         }
-        let params = ConvParams {
-            weight: flex::slice(&self.weight),
-            kernel: Kernel::Direct,
-            bias: self.bias.as_ref().map(flex::slice),
-            out_channels: self.out_channels,
-            activation,
-        };
+        let params = self.params(Kernel::Direct, activation);
         let in_len = self.g.in_channels * self.g.height * self.g.width;
-        let out_len = self.out_channels * (self.g.out_height() / 2) * (self.g.out_width() / 2);
+        let out_len = output.len() / self.batch.max(1);
         let images = flex::slice(&self.input).chunks_exact(in_len).zip(output.chunks_exact_mut(out_len));
         for (image, out) in images.take(self.batch) {
             direct::conv_pooled(image, &self.g, &params, out);
@@ -322,7 +314,7 @@ fn pick(
 ) -> (Pick, Option<Pick>) {
     let rules = Pick::rules_for(g, out_channels, batch, pooled);
     let Some(table) = table.filter(|_| Pick::has_alternatives(g)) else { return (rules, None) };
-    let key = layer_key(g, out_channels, batch, pooled);
+    let key = LayerKey::new(g, out_channels, batch, threads(), pooled);
     match table.get(&key) {
         Some(pick) => (pick, None),
         // A full table measures nothing more (it stays loadable): the rules decide.

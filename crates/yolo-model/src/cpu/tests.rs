@@ -113,7 +113,7 @@ fn matches_generic_conv_for_darknet_geometries() {
         let expected = if expected == "direct" && super::simd_level() != "avx512" { "im2col" } else { expected };
         assert_eq!(kernel_of(&spec, dims), expected, "{spec:?} on {dims:?}");
         let g = geometry(&spec, dims);
-        let key = LayerKey::new(&g, spec.filters, dims[0], super::threads());
+        let key = LayerKey::new(&g, spec.filters, dims[0], super::threads(), false);
         for bias in [false, true] {
             let block = block(&spec, bias, &device);
             let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
@@ -148,7 +148,7 @@ fn a_new_shape_is_measured_once_then_looked_up() {
     assert!(max_diff(first.clone(), reference) < 1e-4);
     assert_eq!(table.len(), 1);
     assert!(table.take_changed(), "a measured shape marks the table changed");
-    let key = LayerKey::new(&geometry(&spec3, [2, 32, 26, 26]), 64, 2, super::threads());
+    let key = LayerKey::new(&geometry(&spec3, [2, 32, 26, 26]), 64, 2, super::threads(), false);
     let kept = table.get(&key).expect("the shape is in the table");
     assert!(Pick::candidates(&key.geometry, 64, 2, false).contains(&kept));
     let again = conv_block_with(&block3, &x, Some(&table)).expect("fast path");
@@ -362,7 +362,7 @@ fn conv_and_maxpool_fused_match_generic_ops() {
     let table = KernelTable::new("test");
     for (spec, dims) in cases {
         let g = geometry(&spec, dims);
-        let key = LayerKey::pooled(&g, spec.filters, dims[0], super::threads());
+        let key = LayerKey::new(&g, spec.filters, dims[0], super::threads(), true);
         let candidates = Pick::candidates(&g, spec.filters, dims[0], true);
         assert_eq!(
             candidates.contains(&Pick::DirectPooled),

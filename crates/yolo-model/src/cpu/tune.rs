@@ -80,13 +80,9 @@ pub(crate) struct LayerKey {
 const FIELDS: usize = 10;
 
 impl LayerKey {
-    pub fn new(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize) -> LayerKey {
-        LayerKey { geometry: *g, out_channels, batch, threads, pooled: false }
-    }
-
-    /// The key of `g` followed by a 2x2/2 maxpool.
-    pub fn pooled(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize) -> LayerKey {
-        LayerKey { pooled: true, ..LayerKey::new(g, out_channels, batch, threads) }
+    /// The key of `g` (`pooled`: followed by a 2x2/2 maxpool that tiles its output).
+    pub fn new(g: &ConvGeometry, out_channels: usize, batch: usize, threads: usize, pooled: bool) -> LayerKey {
+        LayerKey { geometry: *g, out_channels, batch, threads, pooled }
     }
 
     fn candidates(&self) -> Vec<Pick> {
@@ -119,8 +115,7 @@ impl LayerKey {
             && p <= 1 << 20
             && h + 2 * p >= k
             && w + 2 * p >= k
-            && (!self.pooled
-                || (self.geometry.out_height().is_multiple_of(2) && self.geometry.out_width().is_multiple_of(2)))
+            && (!self.pooled || self.geometry.pools_2x2())
     }
 }
 
@@ -401,6 +396,7 @@ mod tests {
             out_channels,
             1,
             2,
+            false,
         )
     }
 

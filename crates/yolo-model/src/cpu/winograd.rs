@@ -282,9 +282,9 @@ fn input_channel<'a>(
         for ty in 0..rows {
             let y = (m * (first + ty) + i).checked_sub(1).filter(|&y| y < h);
             if let (true, Some(y)) = (fast, y) {
-                // Padded column c is image column c - 1: one copy, then the split.
+                // Padded column c is image column c - 1: one copy, then the split (the
+                // padding around it stays as the scratch was made, zero).
                 pad[1..=w].copy_from_slice(&plane[y * w..(y + 1) * w]);
-                pad[w + 1..].fill(0.0);
                 phases::split(pad, m, len, d, i * m * n + ty * len, n);
                 continue;
             }

@@ -175,6 +175,54 @@ fn burnpack_round_trip_keeps_predictions() {
     }
 }
 
+/// `bpk::write` streams the container itself (direct writes, header patched last): the file
+/// must be exactly what burn-pack's own `Writer` makes of the same model and metadata, in
+/// float32 and float16.
+#[test]
+fn burnpack_files_are_byte_for_byte_burn_packs_own() {
+    use burn::store::burn_pack::{Bytes, DType, Reader, Tensor as PackTensor, Writer};
+    use burn::store::ModuleSnapshot;
+
+    let dir = std::env::temp_dir().join(format!("yolov3-bpk-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let provenance = [("file".to_string(), "dp.pt".to_string())].into_iter().collect();
+    for (file, half) in [("dp.pt", false), ("fp16.pt", true), ("v5tiny_dp.pt", false)] {
+        let model = import(file, &PytorchOptions::default());
+        let path = dir.join(format!("{file}.bpk"));
+        yolo_import::bpk::write(&path, &model, &provenance, half).expect("writes");
+        let ours = std::fs::read(&path).expect("reads");
+        // The metadata (checksum included, which `bpk::load` checks against the tensors in
+        // burnpack_round_trip_keeps_predictions) from our file; the tensors from the model.
+        let metadata = Reader::from_file(&path).expect("burn-pack reads it").metadata().clone();
+        let tensors = model
+            .collect(None, None, false)
+            .into_iter()
+            .map(|t| {
+                let bytes = t.to_bytes().expect("bytes");
+                let (dtype, bytes) = if half {
+                    let values: Vec<burn::tensor::f16> = bytes
+                        .chunks_exact(4)
+                        .map(|b| burn::tensor::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                        .collect();
+                    (DType::F16, Bytes::from_elems(values))
+                } else {
+                    (DType::F32, bytes)
+                };
+                PackTensor::new(t.name.clone(), dtype, t.shape.clone(), None, bytes)
+            })
+            .collect();
+        let mut writer = Writer::new(tensors);
+        for (k, v) in &metadata {
+            writer = writer.with_metadata(k, v);
+        }
+        let theirs = writer.into_bytes().expect("burn-pack writes");
+        assert_eq!(ours.len(), theirs.len(), "{file}");
+        assert!(ours == theirs[..], "{file}: bytes differ from burn-pack's Writer");
+        assert!(yolo_import::bpk::load(&path, &cpu()).is_ok(), "{file}: checksum");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleans up");
+}
+
 #[test]
 fn yolov5_style_matrix_imports_with_no_flags() {
     for (file, reference, arch) in [

@@ -5,21 +5,28 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::store::burn_pack::{Bytes, DType, Reader, Tensor as PackTensor, Writer};
+mod blocks;
+mod container;
+mod host;
+
+use burn::module::Module;
+use burn::store::burn_pack::{Bytes, DType, Reader, Tensor as PackTensor};
 use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
 use yolo_model::{cfg, Numerics, Yolo, YoloConfig};
 
 use crate::error::{BurnpackError, ImportError};
 use crate::report::{self, ApplyReport};
+use blocks::BlockFile;
+use container::Entry;
 
 /// Metadata keys we write.
 pub const FORMAT: &str = "yolov3-burn.format";
 pub const CFG: &str = "yolov3-burn.cfg";
 pub const NUMERICS: &str = "yolov3-burn.numerics";
 /// Sum of every tensor's CRC-32 (over its name and stored bytes), as 16 hex digits: written
-/// as a placeholder, patched in place once the data is out (the writer streams tensors after
-/// the header), checked on load. Burnpacks without it (older ones) load unchecked.
+/// as a placeholder, patched once the data is out (the tensors are streamed after the
+/// header), checked on load. Burnpacks without it (older ones) load unchecked.
 pub const CHECKSUM: &str = "yolov3-burn.checksum";
 const CHECKSUM_PLACEHOLDER: &str = "crc32sum:################";
 
@@ -36,59 +43,89 @@ fn tensor_crc(name: &str, bytes: &[u8]) -> u64 {
 pub const SOURCE_PREFIX: &str = "source.";
 
 /// Writes `model` to `path` atomically. `half` stores float16 (exact for fp16 checkpoints).
+///
+/// The container is the one `burn_pack::Writer` would write ([`container`]), streamed one
+/// tensor at a time in large aligned blocks ([`blocks`]) into a sibling temp file that is
+/// renamed into place: readers never see a partial file, and no fsync of the whole model sits
+/// on the import's critical path.
 pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, half: bool) -> Result<(), ImportError> {
-    let display = path.display().to_string();
-    let fail = |message: String| BurnpackError::Write { path: display.clone(), message };
-    // Deferred: each tensor is read back from the device and converted as the writer reaches
-    // it, so writing holds one tensor at a time.
-    let checksum = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let tensors: Vec<PackTensor> = model
-        .collect(None, None, false)
-        .into_iter()
-        .map(|tensor| {
-            let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
-            let count = shape.iter().product::<usize>();
-            let (dtype, byte_len) = if half { (DType::F16, count * 2) } else { (DType::F32, count * 4) };
-            let sum = std::sync::Arc::clone(&checksum);
-            let crc_name = name.clone();
-            let convert = move || {
-                let bytes = tensor.to_bytes()?;
-                let stored = if half {
-                    Bytes::from_elems(f32s(&bytes).iter().map(|v| half::f16::from_f32(*v)).collect::<Vec<_>>())
-                } else {
-                    bytes // the model's f32 values, already little-endian
-                };
-                sum.fetch_add(tensor_crc(&crc_name, &stored), std::sync::atomic::Ordering::Relaxed);
-                Ok(stored)
-            };
-            PackTensor::deferred(name, dtype, shape, None, byte_len, convert)
+    let tmp = temp_path(path);
+    let written = write_container(&tmp, model, provenance, half).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
+    });
+    if let Err(message) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(BurnpackError::Write { path: path.display().to_string(), message }.into());
+    }
+    Ok(())
+}
+
+/// Streams the burnpack for `model` into `file`.
+fn write_container(file: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, half: bool) -> Result<(), String> {
+    let dtype = if half { DType::F16 } else { DType::F32 };
+    let snapshots = model.collect(None, None, false);
+    let entries: Vec<Entry> = snapshots
+        .iter()
+        .map(|t| {
+            let count = t.shape.iter().product::<usize>();
+            Entry { name: t.name.clone(), dtype, shape: t.shape.to_vec(), byte_len: count * dtype.size() }
         })
         .collect();
     let config = model.config();
-    let mut writer = Writer::new(tensors)
-        .with_metadata(FORMAT, "1")
-        .with_metadata(CFG, &config.spec.to_cfg_text())
-        .with_metadata(NUMERICS, &config.numerics.to_text())
-        .with_metadata(CHECKSUM, CHECKSUM_PLACEHOLDER)
-        .auto_extension(false)
-        .overwrite(true);
-    for (key, value) in provenance {
-        writer = writer.with_metadata(&format!("{SOURCE_PREFIX}{key}"), value);
+    let mut metadata: BTreeMap<String, String> = [
+        (FORMAT, "1".to_string()),
+        (CFG, config.spec.to_cfg_text()),
+        (NUMERICS, config.numerics.to_text()),
+        (CHECKSUM, CHECKSUM_PLACEHOLDER.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    metadata.extend(provenance.iter().map(|(k, v)| (format!("{SOURCE_PREFIX}{k}"), v.clone())));
+    let layout = container::plan(&entries, &metadata)?;
+    let placeholder = CHECKSUM_PLACEHOLDER.as_bytes();
+    let checksum_at = layout
+        .prefix
+        .windows(placeholder.len())
+        .position(|w| w == placeholder)
+        .ok_or("the checksum placeholder is not in the planned header")?;
+
+    let mut host = host::HostParams::default();
+    model.visit(&mut host);
+
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", file.display());
+    let mut out = BlockFile::create(file, layout.prefix.len()).map_err(io)?;
+    out.write(&layout.prefix).map_err(io)?;
+    let mut sum = 0u64;
+    for ((snapshot, entry), &offset) in snapshots.iter().zip(&entries).zip(&layout.offsets) {
+        out.zeros(offset - out.position()).map_err(io)?;
+        let copied;
+        let f32_bytes = match host.bytes(snapshot.param_id) {
+            Some(bytes) => bytes,
+            None => {
+                copied = snapshot.to_bytes().map_err(|e| format!("cannot read tensor {}: {e:?}", entry.name))?;
+                &copied[..]
+            }
+        };
+        let converted;
+        let stored = if half {
+            converted = f32s(f32_bytes).iter().map(|v| half::f16::from_f32(*v).to_le_bytes()).collect::<Vec<_>>();
+            converted.as_flattened()
+        } else {
+            f32_bytes // the model's f32 values, already little-endian
+        };
+        if stored.len() != entry.byte_len {
+            return Err(format!("tensor {} gave {} bytes, not {}", entry.name, stored.len(), entry.byte_len));
+        }
+        sum = sum.wrapping_add(tensor_crc(&entry.name, stored));
+        out.write(stored).map_err(io)?;
     }
-    // Stream into a sibling temp file, then rename: readers never see a partial file, and
-    // (unlike `write_to_file`) no fsync of the whole model sits on the import's critical path.
-    let tmp = temp_path(path);
-    let written = writer
-        .write_to_file_in_place(&tmp)
-        .map_err(|e| e.to_string())
-        .and_then(|()| patch_checksum(&tmp, checksum.load(std::sync::atomic::Ordering::Relaxed)))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} into place: {e}", tmp.display()))
-        });
-    if let Err(message) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(message).into());
+    if out.position() != layout.total {
+        return Err(format!("wrote {} bytes of a {}-byte container", out.position(), layout.total));
     }
+    let value = format!("crc32sum:{sum:016x}");
+    debug_assert_eq!(value.len(), placeholder.len());
+    out.finish(|head| head[checksum_at..checksum_at + value.len()].copy_from_slice(value.as_bytes())).map_err(io)?;
     Ok(())
 }
 
@@ -97,25 +134,6 @@ pub fn write(path: &Path, model: &Yolo, provenance: &BTreeMap<String, String>, h
 pub fn temp_path(path: &Path) -> std::path::PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-/// Replaces the checksum placeholder in the written file's header with the real value.
-fn patch_checksum(path: &Path, sum: u64) -> Result<(), String> {
-    use std::io::{Read as _, Seek as _, Write as _};
-    let fail = |e: std::io::Error| format!("cannot finish {}: {e}", path.display());
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(fail)?;
-    // The metadata sits in the header, before the tensor data: the first MiB holds it.
-    let mut head = Vec::new();
-    (&mut file).take(1 << 20).read_to_end(&mut head).map_err(fail)?;
-    let placeholder = CHECKSUM_PLACEHOLDER.as_bytes();
-    let at = head
-        .windows(placeholder.len())
-        .position(|w| w == placeholder)
-        .ok_or_else(|| format!("cannot finish {}: the checksum placeholder is not in its header", path.display()))?;
-    let value = format!("crc32sum:{sum:016x}");
-    debug_assert_eq!(value.len(), placeholder.len());
-    file.seek(std::io::SeekFrom::Start(at as u64)).map_err(fail)?;
-    file.write_all(value.as_bytes()).map_err(fail)
 }
 
 /// A loaded burnpack's provenance.

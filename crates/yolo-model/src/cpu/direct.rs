@@ -2,9 +2,8 @@
 //! 208), where Winograd does not pay and im2col + gemm multiplies a thin weight matrix (32x144)
 //! by a column matrix of 43k columns that it first has to write. Here the input is copied
 //! once, zero-padded and split into stride phases so that every tap reads contiguous columns,
-//! and a register block of [`BLOCK`] output channels x up to [`WIDE`] x [`LANES`] output
-//! columns accumulates all `C_in*k*k` taps before it is written, bias and activation applied in
-//! registers.
+//! and a register block of [`BLOCK`] output channels x [`LANES`] output columns accumulates all
+//! `C_in*k*k` taps before it is written, bias and activation applied in registers.
 //!
 //! [`conv_pooled`] fuses the 2x2/2 maxpool that follows tiny's first convolutions: each
 //! register block computes two output rows, takes their maximum and the maximum of each
@@ -26,11 +25,8 @@ const BLOCK: usize = 8;
 /// channels = 16 accumulators, which leaves registers for the inputs (a block of [`BLOCK`]
 /// would spill).
 const HALF: usize = BLOCK / 2;
-/// Output columns per register (one AVX-512 register).
+/// Output columns per register block (one AVX-512 register, two AVX2 ones).
 const LANES: usize = 16;
-/// Registers of columns per block in the unpooled kernel: [`BLOCK`] x 3 = 24 accumulators,
-/// plus 3 inputs and a broadcast weight, of the 32 registers.
-const WIDE: usize = 3;
 /// The most taps (`C_in * k * k`) the direct kernel takes: a block's weights (36 KiB at
 /// 128 x 9 taps) still stream from L1/L2; past it im2col's product is efficient anyway.
 const MAX_TAPS: usize = 128 * 9;
@@ -97,18 +93,12 @@ impl Phased {
         let (s, p) = (g.stride, g.padding);
         let rows = g.height + 2 * p;
         let len = g.out_width().next_multiple_of(block_cols) + (g.kernel - 1) / s + 1;
-        // Zeroed a row at a time just before the row is written, while it is in cache (a
-        // zeroed buffer would be one more pass over 24 MB for the stride-2 32->64 at 416).
-        let mut data = buffers::take(g.in_channels * rows * s * len);
+        let mut data = buffers::take_zeroed(g.in_channels * rows * s * len);
         let plane = g.height * g.width;
         data.par_chunks_mut(rows * s * len).enumerate().for_each(|(c, dst)| {
             let src = &image[c * plane..][..plane];
-            // The padding rows above and below the image.
-            dst[..p * s * len].fill(0.0);
-            dst[(p + g.height) * s * len..].fill(0.0);
             for (y, row) in src.chunks_exact(g.width).enumerate() {
                 let base = (y + p) * s * len;
-                dst[base..base + s * len].fill(0.0);
                 if s == 1 {
                     dst[base + p..][..g.width].copy_from_slice(row);
                     continue;
@@ -258,59 +248,55 @@ impl Block<'_> {
         acc
     }
 
-    /// Output row `oy` of this channel block into row `r` of its `planes`, in blocks of up to
-    /// [`WIDE`] registers of [`LANES`] columns (fewer where fewer columns are left).
+    /// Output row `oy` of this channel block into row `r` of its `planes`: [`BLOCK`]
+    /// accumulators of two [`LANES`]-column registers each over all taps (one register where
+    /// fewer columns are left), so each broadcast weight feeds two FMAs and each tap costs two
+    /// input loads and [`BLOCK`] broadcasts for `2 * BLOCK` FMAs. (Written with intrinsics: the
+    /// same loop over plain arrays, dispatched by pulp, compiled to scalar FMAs on memory and
+    /// ran 4-6x slower than im2col.)
     #[target_feature(enable = "avx512f")]
     fn row_avx512(&self, oy: usize, r: usize, planes: &mut [&mut [f32]]) {
+        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
         let out_w = self.out_w;
-        // The phased rows hold whole LANES blocks: a wider block fits where it ends by then.
+        // The phased rows hold whole LANES blocks: a double block fits where it ends by then.
         let padded_w = out_w.next_multiple_of(LANES);
-        let src = &self.input.data[self.input.row_base(oy)..];
+        let row_base = self.input.row_base(oy);
         let mut x0 = 0;
         while x0 < out_w {
-            let regs = ((padded_w - x0) / LANES).min(WIDE);
-            match regs {
-                3 => self.columns::<3>(src, x0, r, planes),
-                2 => self.columns::<2>(src, x0, r, planes),
-                _ => self.columns::<1>(src, x0, r, planes),
-            }
-            x0 += regs * LANES;
-        }
-    }
-
-    /// Columns `x0 .. x0 + R * LANES` of one output row (`src` = the phased input from that
-    /// row's base): [`BLOCK`] channels x `R` registers of accumulators over all taps, so each
-    /// tap costs `R` input loads and [`BLOCK`] broadcasts for `R * BLOCK` FMAs. (Written with
-    /// intrinsics: the same loop over plain arrays, dispatched by pulp, compiled to scalar FMAs
-    /// on memory and ran 4-6x slower than im2col.)
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn columns<const R: usize>(&self, src: &[f32], x0: usize, r: usize, planes: &mut [&mut [f32]]) {
-        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps};
-        let src = src[x0..].as_ptr();
-        let mut acc = [self.start::<BLOCK>(0); R];
-        for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
-            let mut x = [_mm512_setzero_ps(); R];
-            for (i, x) in x.iter_mut().enumerate() {
-                // SAFETY: `run` checked that the farthest tap of the last LANES block ends
-                // inside `data`, and this block ends within the row's whole LANES blocks.
-                *x = unsafe { _mm512_loadu_ps(src.add(off + i * LANES)) };
-            }
-            for (c, &wv) in wt.iter().enumerate() {
-                let w = _mm512_set1_ps(wv);
-                for (acc, x) in acc.iter_mut().zip(&x) {
-                    acc[c] = _mm512_fmadd_ps(w, *x, acc[c]);
+            let src = self.input.data[row_base + x0..].as_ptr();
+            if x0 + 2 * LANES <= padded_w {
+                let (mut acc0, mut acc1) = (self.start::<BLOCK>(0), self.start::<BLOCK>(0));
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: `run` checked that the farthest tap of the last block ends
+                    // inside `data`; both halves of this block and tap are no farther.
+                    let (xa, xb) = unsafe { (_mm512_loadu_ps(src.add(off)), _mm512_loadu_ps(src.add(off + LANES))) };
+                    for ((a0, a1), &wv) in acc0.iter_mut().zip(acc1.iter_mut()).zip(wt) {
+                        let w = _mm512_set1_ps(wv);
+                        *a0 = _mm512_fmadd_ps(w, xa, *a0);
+                        *a1 = _mm512_fmadd_ps(w, xb, *a1);
+                    }
                 }
-            }
-        }
-        let out_w = self.out_w;
-        for (i, acc) in acc.iter().enumerate() {
-            let n = LANES.min(out_w.saturating_sub(x0 + i * LANES));
-            if n == 0 {
-                break;
-            }
-            for (plane, &a) in planes.iter_mut().zip(acc) {
-                self.put(plane, r * out_w + x0 + i * LANES, n, a);
+                // The first half is whole (x0 + LANES < out_w); the second may be partial.
+                let second = LANES.min(out_w - x0 - LANES);
+                for ((plane, a0), a1) in planes.iter_mut().zip(acc0).zip(acc1) {
+                    self.put(plane, r * out_w + x0, LANES, a0);
+                    self.put(plane, r * out_w + x0 + LANES, second, a1);
+                }
+                x0 += 2 * LANES;
+            } else {
+                let mut acc = self.start::<BLOCK>(0);
+                for (&off, wt) in self.offsets.iter().zip(self.weights.chunks_exact(BLOCK)) {
+                    // SAFETY: as above.
+                    let x = unsafe { _mm512_loadu_ps(src.add(off)) };
+                    for (a, &wv) in acc.iter_mut().zip(wt) {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(wv), x, *a);
+                    }
+                }
+                let n = LANES.min(out_w - x0);
+                for (plane, a) in planes.iter_mut().zip(acc) {
+                    self.put(plane, r * out_w + x0, n, a);
+                }
+                x0 += LANES;
             }
         }
     }

@@ -29,7 +29,7 @@ use super::im2col::ConvGeometry;
 
 /// Bumped whenever a kernel changes in a way that can move the crossovers, so tables measured
 /// with the previous kernels are re-measured rather than trusted.
-const KERNEL_SET: u32 = 4;
+const KERNEL_SET: u32 = 5;
 
 /// The first line of a table file, and its version (2: a layer shape says whether a 2x2/2
 /// maxpool follows, fused or not).

@@ -65,28 +65,28 @@ impl BlockFile {
     }
 
     /// Appends `data`.
-    pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let n = data.len().min(BLOCK - self.filled);
-            let at = self.window + self.filled;
-            self.buffer[at..at + n].copy_from_slice(&data[..n]);
-            self.filled += n;
-            data = &data[n..];
-            if self.filled == BLOCK {
-                self.flush()?;
-            }
-        }
-        Ok(())
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.append(data.len(), |window, from| window.copy_from_slice(&data[from..from + window.len()]))
     }
 
-    /// Appends `count` zero bytes.
-    pub fn zeros(&mut self, mut count: u64) -> io::Result<()> {
-        while count > 0 {
-            let n = (count as usize).min(BLOCK - self.filled);
+    /// Appends zero bytes up to file offset `offset` (alignment padding between tensors).
+    pub fn pad_to(&mut self, offset: u64) -> io::Result<()> {
+        let count = offset.checked_sub(self.position()).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("offset {offset} is behind {}", self.position()))
+        })?;
+        self.append(count, |window, _| window.fill(0))
+    }
+
+    /// Appends `len` bytes, which `fill(window, done)` writes into each free stretch of the
+    /// window in turn (`done`: how many of the `len` came before it).
+    fn append(&mut self, len: usize, mut fill: impl FnMut(&mut [u8], usize)) -> io::Result<()> {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(BLOCK - self.filled);
             let at = self.window + self.filled;
-            self.buffer[at..at + n].fill(0);
+            fill(&mut self.buffer[at..at + n], done);
             self.filled += n;
-            count -= n as u64;
+            done += n;
             if self.filled == BLOCK {
                 self.flush()?;
             }
@@ -95,29 +95,23 @@ impl BlockFile {
     }
 
     /// Writes what is left, then the first bytes again after `patch` has changed them, and
-    /// cuts the file to its length. Returns the file for the caller to close.
-    pub fn finish(mut self, patch: impl FnOnce(&mut [u8])) -> io::Result<File> {
+    /// cuts the file to its length.
+    pub fn finish(mut self, patch: impl FnOnce(&mut [u8])) -> io::Result<()> {
         let length = self.position();
         if self.filled > 0 {
             self.flush()?;
         }
         let head = self.head.len().min(length as usize);
         patch(&mut self.head[..self.patched.min(head)]);
-        let mut done = 0;
-        while done < head {
-            let n = (head - done).min(BLOCK);
-            let padded = n.next_multiple_of(ALIGN);
-            let window = self.window;
-            self.buffer[window..window + padded].fill(0);
-            self.buffer[window..window + n].copy_from_slice(&self.head[done..done + n]);
-            self.put(done as u64, padded)?;
-            done += n;
+        for start in (0..head).step_by(BLOCK) {
+            let n = (head - start).min(BLOCK);
+            self.buffer[self.window..self.window + n].copy_from_slice(&self.head[start..start + n]);
+            self.put(start as u64, n)?;
         }
-        self.file.set_len(length)?;
-        Ok(self.file)
+        self.file.set_len(length)
     }
 
-    /// Writes the window's `filled` bytes (padded to ALIGN) at `flushed`.
+    /// Writes the window's `filled` bytes at `flushed`, keeping what falls in the head.
     fn flush(&mut self) -> io::Result<()> {
         let (start, end) = (self.flushed, self.flushed + self.filled as u64);
         if start < self.head.len() as u64 {
@@ -125,19 +119,18 @@ impl BlockFile {
             let from = self.window;
             self.head[start as usize..upto].copy_from_slice(&self.buffer[from..from + upto - start as usize]);
         }
-        let padded = self.filled.next_multiple_of(ALIGN);
-        let at = self.window + self.filled;
-        self.buffer[at..self.window + padded].fill(0);
-        self.put(start, padded)?;
+        self.put(start, self.filled)?;
         self.flushed = end;
         self.filled = 0;
         Ok(())
     }
 
-    /// Writes the window's first `len` bytes at `offset`, leaving direct I/O for good if the
-    /// filesystem refuses it.
+    /// Writes the window's first `len` bytes, zero-padded to [`ALIGN`], at `offset`, leaving
+    /// direct I/O for good if the filesystem refuses it.
     fn put(&mut self, offset: u64, len: usize) -> io::Result<()> {
-        let block = &self.buffer[self.window..self.window + len];
+        let padded = len.next_multiple_of(ALIGN);
+        self.buffer[self.window + len..self.window + padded].fill(0);
+        let block = &self.buffer[self.window..self.window + padded];
         if self.direct {
             match write_at(&mut self.file, offset, block) {
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
@@ -206,7 +199,7 @@ mod tests {
                     expected.extend_from_slice(data);
                 }
                 Err(zeros) => {
-                    file.zeros(*zeros).expect("writes zeros");
+                    file.pad_to(file.position() + zeros).expect("writes zeros");
                     expected.resize(expected.len() + *zeros as usize, 0);
                 }
             }
@@ -232,5 +225,15 @@ mod tests {
         );
         // A head spanning several blocks.
         round_trip(&[Ok(pattern(3 * BLOCK + 100, 7))], 2 * BLOCK + 10);
+    }
+
+    #[test]
+    fn padding_backwards_is_refused() {
+        let path = std::env::temp_dir().join(format!("yolov3-blocks-back-{}", std::process::id()));
+        let mut file = BlockFile::create(&path, 0).expect("creates");
+        file.write(&[1; 10]).expect("writes");
+        let err = file.pad_to(4).expect_err("behind the position");
+        assert!(err.to_string().contains("offset 4 is behind 10"), "{err}");
+        std::fs::remove_file(&path).expect("removes");
     }
 }

@@ -98,7 +98,8 @@ fn write_container(file: &Path, model: &Yolo, provenance: &BTreeMap<String, Stri
     out.write(&layout.prefix).map_err(io)?;
     let mut sum = 0u64;
     for ((snapshot, entry), &offset) in snapshots.iter().zip(&entries).zip(&layout.offsets) {
-        out.zeros(offset - out.position()).map_err(io)?;
+        out.pad_to(offset).map_err(io)?;
+        // The model's f32 values (little-endian): in place where they are host memory.
         let copied;
         let f32_bytes = match host.bytes(snapshot.param_id) {
             Some(bytes) => bytes,
@@ -107,12 +108,15 @@ fn write_container(file: &Path, model: &Yolo, provenance: &BTreeMap<String, Stri
                 &copied[..]
             }
         };
-        let converted;
+        let converted: Vec<u8>;
         let stored = if half {
-            converted = f32s(f32_bytes).iter().map(|v| half::f16::from_f32(*v).to_le_bytes()).collect::<Vec<_>>();
-            converted.as_flattened()
+            converted = f32_bytes
+                .chunks_exact(4)
+                .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+                .collect();
+            &converted[..]
         } else {
-            f32_bytes // the model's f32 values, already little-endian
+            f32_bytes
         };
         if stored.len() != entry.byte_len {
             return Err(format!("tensor {} gave {} bytes, not {}", entry.name, stored.len(), entry.byte_len));

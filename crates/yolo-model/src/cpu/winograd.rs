@@ -211,33 +211,40 @@ pub(crate) fn conv3x3(
         // The products are small (e.g. 256x128 by 128x182): one per thread at a time beats
         // splitting each across threads (no per-product synchronisation).
         let v = &v[..g.in_channels * points * n];
-        let main = product_columns(n);
         let scratch = || (vec![0.0f32; g.in_channels], vec![0.0f32; out_channels]);
         let products = mm[..points * out_channels * n].par_chunks_exact_mut(out_channels * n).enumerate();
-        products.for_each_init(scratch, |(column, product), (p, m)| {
-            let lhs = Mat {
+        products.for_each_init(scratch, |scratch, (p, m)| {
+            let u = Mat {
                 data: &u[p * out_channels * g.in_channels..],
                 rows: out_channels,
                 cols: g.in_channels,
                 row_stride: g.in_channels,
             };
-            let rhs = Mat { data: &v[p * n..], rows: g.in_channels, cols: main, row_stride: points * n };
-            let dst = MatMut { data: m, rows: out_channels, cols: main, row_stride: n };
-            matmul(dst, lhs, rhs, false, 1);
-            if main < n {
-                // The last tile: gemm's matrix-vector product, on contiguous copies.
-                for (ci, x) in column.iter_mut().enumerate() {
-                    *x = v[p * n + ci * points * n + main];
-                }
-                let x = Mat { data: column, rows: g.in_channels, cols: 1, row_stride: 1 };
-                matmul(MatMut { data: product, rows: out_channels, cols: 1, row_stride: 1 }, lhs, x, false, 1);
-                for (co, &y) in product.iter().enumerate() {
-                    m[co * n + main] = y;
-                }
-            }
+            let v = Mat { data: &v[p * n..], rows: g.in_channels, cols: n, row_stride: points * n };
+            point_product(u, v, m, scratch);
         });
         output_transform(variant, &mm[..out_channels * points * n], g, first, rows, bias, activation, out);
         first += rows;
+    }
+}
+
+/// `dst = u v` for one point (`dst`: `[C_out][n]`, rows of `v.cols`): the first
+/// [`product_columns`] tiles through gemm's matrix product, any after them one at a time
+/// through its matrix-vector product, on contiguous copies of the tile (`column`, `C_in`) and
+/// its result (`product`, `C_out`).
+fn point_product(u: Mat<'_>, v: Mat<'_>, dst: &mut [f32], (column, product): &mut (Vec<f32>, Vec<f32>)) {
+    let n = v.cols;
+    let main = product_columns(n);
+    matmul(MatMut { data: dst, rows: u.rows, cols: main, row_stride: n }, u, Mat { cols: main, ..v }, false, 1);
+    for tile in main..n {
+        for (ci, x) in column.iter_mut().enumerate() {
+            *x = v.data[ci * v.row_stride + tile];
+        }
+        let x = Mat { data: column, rows: v.rows, cols: 1, row_stride: 1 };
+        matmul(MatMut { data: product, rows: u.rows, cols: 1, row_stride: 1 }, u, x, false, 1);
+        for (co, &y) in product.iter().enumerate() {
+            dst[co * n + tile] = y;
+        }
     }
 }
 
@@ -262,12 +269,13 @@ fn product_columns(n: usize) -> usize {
 /// so each transform step is one loop over the band.
 fn input_transform(variant: Variant, image: &[f32], g: &ConvGeometry, first: usize, rows: usize, v: &mut [f32]) {
     let (m, alpha) = (variant.m(), variant.alpha());
-    let n = rows * (g.width.div_ceil(m) + 1);
-    let tiles = rows * g.width.div_ceil(m);
+    // Tiles per row, and per row with the junk tile the transform steps carry.
+    let tw = g.width.div_ceil(m);
+    let len = tw + 1;
+    let (n, tiles) = (rows * len, rows * tw);
     // d: α input rows x m phases x n; s: their row transforms, same shape; pad: one padded
     // image row in whole registers, for `phases::split`; t: one point of the band, junk tiles
     // included.
-    let len = g.width.div_ceil(m) + 1;
     let fast = phases::available();
     let scratch = || Scratch {
         d: vec![0.0f32; alpha * m * n],
